@@ -1,0 +1,229 @@
+#include "config.hpp"
+
+#include "log.hpp"
+#include "sse_frame.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <thread>
+
+namespace gw {
+
+namespace {
+
+// One row per option: the flag, what --help says, and how a value is applied.
+// The env twin is derived: --max-connections <-> SSE_GATEWAY_MAX_CONNECTIONS.
+struct option {
+    std::string_view flag;
+    std::string_view value_name;  // empty for switches that take no value
+    std::string_view default_text;
+    std::string_view help;
+    void (*apply)(config&, const std::string& flag, const std::string& value);
+};
+
+[[noreturn]] void bad(const std::string& flag, std::string_view why) {
+    throw config_error("--" + flag + ": " + std::string(why));
+}
+
+template <class T>
+T to_uint(const std::string& flag, const std::string& v, T min, T max) {
+    unsigned long long n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc{} || p != v.data() + v.size() || v.empty())
+        bad(flag, "expected a whole number, got '" + v + "'");
+    if (n < min || n > max)
+        bad(flag, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return static_cast<T>(n);
+}
+
+bool to_bool(const std::string& flag, const std::string& v) {
+    if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+    if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+    bad(flag, "expected true or false, got '" + v + "'");
+}
+
+std::vector<std::string> to_list(const std::string& v) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= v.size()) {
+        auto end = std::min(v.find(',', pos), v.size());
+        auto item = v.substr(pos, end - pos);
+        auto b = item.find_first_not_of(" \t");
+        auto e = item.find_last_not_of(" \t");
+        if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+        pos = end + 1;
+    }
+    return out;
+}
+
+void set_listen(config& c, const std::string& flag, const std::string& v) {
+    auto colon = v.rfind(':');
+    if (colon == std::string::npos || colon == 0) bad(flag, "expected ADDRESS:PORT, got '" + v + "'");
+    auto host = v.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    c.listen_host = host;
+    c.listen_port = to_uint<std::uint16_t>(flag, v.substr(colon + 1), 0, 65535);
+}
+
+void set_text_line(std::string& field, const std::string& flag, const std::string& v) {
+    if (v.empty() || !sse::is_single_line(v)) bad(flag, "must be non-empty and on one line");
+    field = v;
+}
+
+void set_path(config& c, const std::string& flag, const std::string& v) {
+    if (v.empty() || v.front() != '/' || v.find_first_of("?# \r\n") != std::string::npos)
+        bad(flag, "must be an absolute path without query, e.g. /authy/live_status");
+    if (v == "/healthz" || v == "/readyz" || v == "/metrics") bad(flag, "collides with a built-in route");
+    c.stream_path = v;
+}
+
+#define GW_SET(expr) [](config & c, const std::string& f, const std::string& v) { (void)f; (void)v; expr; }
+
+const option options[] = {
+    {"listen", "ADDR:PORT", "0.0.0.0:8080", "address and port to serve on (port 0 picks a free one)",
+     GW_SET(set_listen(c, f, v))},
+    {"database-url", "CONNINFO", "$DATABASE_URL, else libpq env", "the LISTEN connection's conninfo or URI",
+     GW_SET(c.database_url = v)},
+    {"threads", "N", "cores", "event-loop threads", GW_SET(c.threads = to_uint<unsigned>(f, v, 1, 64))},
+    {"stream-path", "PATH", "/authy/live_status", "the stream route", GW_SET(set_path(c, f, v))},
+    {"channel-template", "TEXT", "user_{user}", "channel name for a user id ({user} is replaced)",
+     GW_SET(set_text_line(c.channel_template, f, v))},
+    {"event", "NAME", "authy_status", "SSE event name", GW_SET(set_text_line(c.event_name, f, v))},
+    {"wrap-field", "NAME", "status", "JSON field that wraps a plain-text payload",
+     GW_SET(set_text_line(c.wrap_field, f, v))},
+    {"user-pattern", "REGEX", "^[0-9]{1,20}$", "accepted user ids (ECMAScript regex)",
+     GW_SET(set_text_line(c.user_pattern, f, v))},
+    {"heartbeat", "SECONDS", "15", "heartbeat comment period",
+     GW_SET(c.heartbeat = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
+    {"retry-ms", "MS", "2000", "reconnect delay hinted to browsers in the retry: line",
+     GW_SET(c.retry = std::chrono::milliseconds(to_uint<unsigned>(f, v, 0, 3600000)))},
+    {"auth", "MODES", "proxy-header", "comma list of proxy-header, jwt, rails-session, tried in order",
+     GW_SET(c.auth_modes = to_list(v))},
+    {"proxy-header", "NAME", "X-User-Id", "header naming the user (proxy-header mode)",
+     GW_SET(set_text_line(c.proxy_header, f, v))},
+    {"proxy-secret-header", "NAME", "X-Gateway-Secret", "header carrying the shared secret",
+     GW_SET(set_text_line(c.proxy_secret_header, f, v))},
+    {"proxy-secret", "SECRET", "none", "shared secret the proxy sends; required in proxy-header mode",
+     GW_SET(c.proxy_secret = v)},
+    {"proxy-networks", "CIDRS", "any", "comma list of source networks trusted in proxy-header mode",
+     GW_SET(c.proxy_networks = to_list(v))},
+    {"allow-insecure-proxy-header", "", "off", "development only: trust the user header without a secret",
+     GW_SET(c.allow_insecure_proxy_header = v.empty() || to_bool(f, v))},
+    {"jwt-alg", "ALG", "HS256", "JWT algorithm: HS256, RS256 or ES256", GW_SET(c.jwt_alg = v)},
+    {"jwt-secret", "SECRET", "none", "HS256 shared secret", GW_SET(c.jwt_secret = v)},
+    {"jwt-public-key", "FILE", "none", "PEM public key for RS256/ES256", GW_SET(c.jwt_public_key = v)},
+    {"jwt-audience", "AUD", "none", "required aud claim", GW_SET(c.jwt_audience = v)},
+    {"jwt-issuer", "ISS", "none", "required iss claim", GW_SET(c.jwt_issuer = v)},
+    {"jwt-cookie", "NAME", "none", "cookie that may carry the token", GW_SET(c.jwt_cookie = v)},
+    {"jwt-claim", "NAME", "sub", "claim holding the user id", GW_SET(set_text_line(c.jwt_claim, f, v))},
+    {"jwt-leeway", "SECONDS", "30", "clock leeway for exp and nbf",
+     GW_SET(c.jwt_leeway = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
+    {"rails-secret-key-base", "SECRET", "none", "the Rails app's secret_key_base",
+     GW_SET(c.rails_secret_key_base = v)},
+    {"rails-cookie", "NAME", "none", "the Rails session cookie name", GW_SET(c.rails_cookie = v)},
+    {"rails-session-key", "KEY", "pre_2fa_auth_user_id", "session key holding the user id",
+     GW_SET(set_text_line(c.rails_session_key, f, v))},
+    {"rails-fallback-key", "KEY", "none", "session key tried when the first is absent",
+     GW_SET(c.rails_fallback_key = v)},
+    {"rails-key-digest", "DIGEST", "sha1 then sha256", "key-generator digest: sha1 or sha256",
+     GW_SET(if (v != "sha1" && v != "sha256") bad(f, "must be sha1 or sha256"); c.rails_key_digest = v)},
+    {"cors-origins", "ORIGINS", "none", "comma list of allowed CORS origins", GW_SET(c.cors_origins = to_list(v))},
+    {"max-connections", "N", "100000", "open connections beyond which new ones get 503",
+     GW_SET(c.max_connections = to_uint<std::uint64_t>(f, v, 1, 10000000))},
+    {"max-streams-per-user", "N", "16", "open streams per user beyond which new ones get 429",
+     GW_SET(c.max_streams_per_user = to_uint<std::uint32_t>(f, v, 1, 100000))},
+    {"max-queue-bytes", "BYTES", "262144", "unsent bytes a stream may hold before it is closed as slow",
+     GW_SET(c.max_queue_bytes = to_uint<std::uint64_t>(f, v, 1024, 1ull << 32))},
+    {"header-timeout", "SECONDS", "10", "time allowed to send request headers",
+     GW_SET(c.header_timeout = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
+    {"listen-timeout", "SECONDS", "10", "time a new stream waits for its LISTEN before 503",
+     GW_SET(c.listen_timeout = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
+    {"drain-seconds", "SECONDS", "10", "spread of stream closes on SIGTERM",
+     GW_SET(c.drain = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
+    {"log-level", "LEVEL", "info", "debug, info, warn or error", GW_SET(c.level = log::parse_level(v))},
+};
+
+#undef GW_SET
+
+std::string env_name(std::string_view flag) {
+    std::string out = "SSE_GATEWAY_";
+    for (char ch : flag) out += ch == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return out;
+}
+
+const option* find_option(std::string_view flag) {
+    for (const auto& o : options)
+        if (o.flag == flag) return &o;
+    return nullptr;
+}
+
+}  // namespace
+
+parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env) {
+    parse_outcome out;
+    // The database URL has two extra fallbacks, lowest first: libpq env (empty), DATABASE_URL.
+    if (auto v = env("DATABASE_URL")) out.cfg.database_url = *v;
+    for (const auto& o : options) {
+        if (auto v = env(env_name(o.flag))) {
+            try {
+                o.apply(out.cfg, std::string(o.flag), *v);
+            } catch (const config_error& e) {
+                throw config_error(env_name(o.flag) + ": " + std::string(e.what()).substr(o.flag.size() + 4));
+            }
+        }
+    }
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            out.help = true;
+            return out;
+        }
+        if (arg.rfind("--", 0) != 0) throw config_error("unexpected argument '" + arg + "'");
+        std::string name = arg.substr(2);
+        std::optional<std::string> value;
+        if (auto eq = name.find('='); eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        }
+        const option* o = find_option(name);
+        if (!o) throw config_error("unknown option --" + name + " (see --help)");
+        if (!value) {
+            if (o->value_name.empty())
+                value = "";
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                throw config_error("--" + name + " needs a value");
+        }
+        o->apply(out.cfg, name, *value);
+    }
+    if (out.cfg.threads == 0) out.cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+    return out;
+}
+
+std::string usage_text() {
+    std::string out =
+        "Usage: sse-gateway [OPTIONS]\n"
+        "Server-Sent Events gateway: holds browser streams keyed by user id and fans\n"
+        "PostgreSQL NOTIFY messages out to them over one LISTEN connection.\n\n"
+        "Every option can also be set by its environment twin, shown in brackets.\n\n";
+    for (const auto& o : options) {
+        std::string head = "  --" + std::string(o.flag);
+        if (!o.value_name.empty()) head += " " + std::string(o.value_name);
+        out += head + "\n      " + std::string(o.help) + " (default: " + std::string(o.default_text) + ") [" +
+               env_name(o.flag) + "]\n";
+    }
+    out += "  --help\n      print this text and exit\n";
+    return out;
+}
+
+env_lookup process_env() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        if (const char* v = std::getenv(name.c_str())) return std::string(v);
+        return std::nullopt;
+    };
+}
+
+}  // namespace gw

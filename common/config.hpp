@@ -1,0 +1,91 @@
+#pragma once
+// Gateway configuration: every option is a flag with an SSE_GATEWAY_* env twin
+// (flags win). parse_config() is pure: it reads argv and an env lookup function and
+// throws config_error with a one-line message for any bad or unknown value.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace gw {
+
+struct config_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class log_level { debug, info, warn, error };
+
+struct config {
+    // network
+    std::string listen_host = "0.0.0.0";
+    std::uint16_t listen_port = 8080;
+    unsigned threads = 0;  // 0 = hardware concurrency
+
+    // database: the LISTEN connection's conninfo; empty means libpq's own env
+    std::string database_url;
+
+    // the stream route
+    std::string stream_path = "/authy/live_status";
+    std::string channel_template = "user_{user}";
+    std::string event_name = "authy_status";
+    std::string wrap_field = "status";
+    std::string user_pattern = "^[0-9]{1,20}$";
+    std::chrono::seconds heartbeat{15};
+    std::chrono::milliseconds retry{2000};
+
+    // identity
+    std::vector<std::string> auth_modes{"proxy-header"};
+    std::string proxy_header = "X-User-Id";
+    std::string proxy_secret_header = "X-Gateway-Secret";
+    std::string proxy_secret;
+    bool allow_insecure_proxy_header = false;
+    std::vector<std::string> proxy_networks;  // CIDR list; empty = any source
+
+    std::string jwt_alg = "HS256";
+    std::string jwt_secret;
+    std::string jwt_public_key;  // path to a PEM file
+    std::string jwt_audience;
+    std::string jwt_issuer;
+    std::string jwt_cookie;
+    std::string jwt_claim = "sub";
+    std::chrono::seconds jwt_leeway{30};
+
+    std::string rails_secret_key_base;
+    std::string rails_cookie;
+    std::string rails_session_key = "pre_2fa_auth_user_id";
+    std::string rails_fallback_key;
+    std::string rails_key_digest;  // "", "sha1" or "sha256": empty tries both
+
+    std::vector<std::string> cors_origins;
+
+    // limits
+    std::uint64_t max_connections = 100000;
+    std::uint32_t max_streams_per_user = 16;
+    std::uint64_t max_queue_bytes = 262144;
+    std::chrono::seconds header_timeout{10};
+    std::chrono::seconds listen_timeout{10};
+    std::chrono::seconds drain{10};
+
+    log_level level = log_level::info;
+};
+
+using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// What parse_config() found: a config, or a request for --help.
+struct parse_outcome {
+    config cfg;
+    bool help = false;
+};
+
+parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env);
+
+// The --help text, generated from the same option table the parser uses.
+std::string usage_text();
+
+// The process environment as an env_lookup.
+env_lookup process_env();
+
+}  // namespace gw

@@ -1,0 +1,197 @@
+#include "app/server.hpp"
+
+#include "http/http_session.hpp"
+#include "log.hpp"
+
+#include <csignal>
+
+namespace gw::app {
+
+namespace {
+
+// Accept errors such as EMFILE would spin the loop; wait before trying again.
+constexpr auto accept_backoff = std::chrono::milliseconds(100);
+// After the drain period, how long stragglers get before they are cut.
+constexpr auto drain_grace = std::chrono::seconds(2);
+constexpr auto drain_poll = std::chrono::milliseconds(25);
+
+}  // namespace
+
+server::server(config cfg)
+    : cfg_(std::move(cfg)),
+      state_(cfg_),
+      framer_(cfg_.event_name, cfg_.wrap_field),
+      acceptor_(main_ioc_),
+      signals_(main_ioc_, SIGINT, SIGTERM),
+      accept_retry_(main_ioc_),
+      drain_timer_(main_ioc_) {
+    if (cfg_.threads > pg::max_shards)
+        throw config_error("--threads: at most " + std::to_string(pg::max_shards));
+
+    pg::listener::hooks hooks;
+    hooks.frame = [this](std::string_view, std::string_view payload) { return framer_.frame(payload); };
+    hooks.deliver = [this](unsigned s, std::vector<pg::delivery> batch) {
+        shards_[s]->post_deliver(std::move(batch));
+    };
+    hooks.announce = [this](unsigned s, std::vector<pg::listen_set::announcement> live) {
+        shards_[s]->post_announce(std::move(live));
+    };
+    hooks.down = [this] {
+        for (auto& s : shards_) s->post_down();
+    };
+    listener_ = std::make_unique<pg::listener>(pg_ioc_, cfg_.database_url, std::move(hooks));
+    for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i, *listener_));
+
+    state_.ready = [this] { return listener_->ready(); };
+    state_.metrics_text = [this] { return render_metrics(); };
+
+    auto address = net::ip::make_address(cfg_.listen_host);
+    tcp::endpoint ep(address, cfg_.listen_port);
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(tcp::acceptor::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+}
+
+server::~server() {
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+}
+
+int server::run() {
+    auto local = acceptor_.local_endpoint();
+    log::info("listening")
+        .str("address", local.address().to_string())
+        .num("port", static_cast<std::int64_t>(local.port()))
+        .num("threads", static_cast<std::int64_t>(cfg_.threads))
+        .str("stream_path", cfg_.stream_path)
+        .str("channel_template", cfg_.channel_template)
+        .str("boot_id", framer_.boot_id());
+    if (cfg_.proxy_secret.empty() && cfg_.allow_insecure_proxy_header)
+        log::warn("proxy-header mode trusts the user header without a secret: development only");
+
+    guards_.emplace_back(net::make_work_guard(pg_ioc_));
+    for (auto& s : shards_) guards_.emplace_back(net::make_work_guard(s->context()));
+    threads_.emplace_back([this] { pg_ioc_.run(); });
+    for (auto& s : shards_) threads_.emplace_back([&ioc = s->context()] { ioc.run(); });
+
+    listener_->start();
+    signals_.async_wait([this](error_code ec, int sig) {
+        if (!ec) begin_shutdown(sig);
+    });
+    do_accept();
+    main_ioc_.run();
+
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    log::info("stopped");
+    return 0;
+}
+
+void server::do_accept() {
+    auto& target = *shards_[next_shard_];
+    next_shard_ = (next_shard_ + 1) % shards_.size();
+    acceptor_.async_accept(target.context(), [this, &target](error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+        if (ec) {
+            log::warn("accept failed").str("error", ec.message());
+            accept_retry_.expires_after(accept_backoff);
+            return accept_retry_.async_wait([this](error_code e) {
+                if (!e && acceptor_.is_open()) do_accept();
+            });
+        }
+        web::connection_slot slot(state_.connections);
+        const bool over = static_cast<std::uint64_t>(state_.connections.value()) > cfg_.max_connections;
+        net::post(target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot),
+                                     over]() mutable {
+            std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), over)->run();
+        });
+        do_accept();
+    });
+}
+
+void server::begin_shutdown(int signal) {
+    log::info("shutdown started")
+        .num("signal", static_cast<std::int64_t>(signal))
+        .num("drain_seconds", static_cast<std::int64_t>(cfg_.drain.count()))
+        .num("connections", state_.connections.value());
+    state_.draining.store(true);
+    error_code ignored;
+    acceptor_.close(ignored);
+    accept_retry_.cancel();
+    for (auto& s : shards_) s->post_drain(cfg_.drain);
+    drain_deadline_ = std::chrono::steady_clock::now() + cfg_.drain;
+    watch_drain();
+}
+
+void server::watch_drain() {
+    if (state_.connections.value() == 0) return finish_shutdown();
+    auto now = std::chrono::steady_clock::now();
+    if (!hard_closed_ && now >= drain_deadline_) {
+        hard_closed_ = true;
+        for (auto& s : shards_) s->post_close_all();
+    }
+    if (now >= drain_deadline_ + drain_grace) {
+        log::warn("drain deadline passed").num("connections", state_.connections.value());
+        return finish_shutdown();
+    }
+    drain_timer_.expires_after(drain_poll);
+    drain_timer_.async_wait([this](error_code ec) {
+        if (!ec) watch_drain();
+    });
+}
+
+void server::finish_shutdown() {
+    signals_.cancel();
+    listener_->stop();
+    for (auto& g : guards_) g.reset();
+    // Every connection is closed; what remains on the shard loops are drain timers
+    // of streams already gone, so stopping them loses nothing.
+    for (auto& s : shards_) s->context().stop();
+}
+
+std::string server::render_metrics() const {
+    metrics::exposition m;
+    std::int64_t streams = 0;
+    std::uint64_t written = 0, slow = 0, opened = 0;
+    for (const auto& s : shards_) {
+        streams += s->stats().streams.value();
+        written += s->stats().events_written.value();
+        slow += s->stats().slow_closes.value();
+        opened += s->stats().streams_opened.value();
+    }
+    const auto& pg = listener_->stats();
+    m.header("connections", "gauge", "Open client connections.");
+    m.sample("connections", static_cast<double>(state_.connections.value()));
+    m.header("streams", "gauge", "Open event streams by route (pending or live).");
+    m.sample("streams", "route", cfg_.stream_path, static_cast<double>(streams));
+    m.header("streams_opened_total", "counter", "Streams that went live.");
+    m.sample("streams_opened_total", static_cast<double>(opened));
+    m.header("channels_listened", "gauge", "Channels the LISTEN connection listens on.");
+    m.sample("channels_listened", static_cast<double>(pg.channels.value()));
+    m.header("notifications_total", "counter", "NOTIFY messages received.");
+    m.sample("notifications_total", static_cast<double>(pg.notifications.value()));
+    m.header("notifications_unrouted_total", "counter", "NOTIFY messages for channels no stream wanted any more.");
+    m.sample("notifications_unrouted_total", static_cast<double>(pg.unrouted.value()));
+    m.header("events_written_total", "counter", "Events queued to live streams.");
+    m.sample("events_written_total", static_cast<double>(written));
+    m.header("slow_consumer_closes_total", "counter", "Streams closed for exceeding their output queue.");
+    m.sample("slow_consumer_closes_total", static_cast<double>(slow));
+    m.header("pg_connected", "gauge", "1 while the LISTEN connection is up.");
+    m.sample("pg_connected", static_cast<double>(pg.up.value()));
+    m.header("pg_reconnects_total", "counter", "LISTEN connection re-established after a loss.");
+    m.sample("pg_reconnects_total", static_cast<double>(pg.reconnects.value()));
+    m.header("pg_failures_total", "counter", "LISTEN connection attempts or connections that failed.");
+    m.sample("pg_failures_total", static_cast<double>(pg.failures.value()));
+    m.header("ready", "gauge", "1 while /readyz answers 200.");
+    m.sample("ready", (listener_->ready() && !state_.draining.load()) ? 1.0 : 0.0);
+    m.header("auth_failures_total", "counter", "Stream requests refused by identity checks, by reason.");
+    m.header("refusals_total", "counter", "Requests refused for other reasons (limits, bad input), by reason.");
+    for (const auto& [key, n] : state_.refusals()) {
+        const bool auth = key.first == "401" || key.first == "403";
+        m.sample(auth ? "auth_failures_total" : "refusals_total", "reason", key.second, static_cast<double>(n));
+    }
+    return m.text();
+}
+
+}  // namespace gw::app

@@ -1,0 +1,61 @@
+#pragma once
+// The process: N shard threads, one listener thread, and the main thread, which
+// accepts connections (handing each socket to a shard in turn), handles signals
+// and runs the shutdown: not ready -> stop accepting -> close streams spread
+// over the drain period -> stop the listener -> stop the loops.
+//
+// Thread rule: construct and run() on the main thread; everything else is posted.
+#include "config.hpp"
+#include "http/shared_state.hpp"
+#include "hub/event_framer.hpp"
+#include "hub/shard.hpp"
+#include "net.hpp"
+#include "pg/listener.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace gw::app {
+
+class server {
+public:
+    // Throws config_error / std::invalid_argument for unusable configuration and
+    // boost::system::system_error when the address cannot be bound.
+    explicit server(config cfg);
+    ~server();
+
+    // Serves until SIGTERM/SIGINT and the drain are done; returns the exit code.
+    int run();
+
+private:
+    void do_accept();
+    void on_accept(error_code ec, tcp::socket socket);
+    void begin_shutdown(int signal);
+    void watch_drain();
+    void finish_shutdown();
+    std::string render_metrics() const;
+
+    config cfg_;
+    net::io_context main_ioc_{1};
+    net::io_context pg_ioc_{1};
+    // Declared before the shards: their pending handlers may still reference these.
+    web::shared_state state_;
+    hub::event_framer framer_;
+    std::unique_ptr<pg::listener> listener_;
+    std::vector<std::unique_ptr<hub::shard>> shards_;
+
+    tcp::acceptor acceptor_;
+    net::signal_set signals_;
+    net::steady_timer accept_retry_;
+    net::steady_timer drain_timer_;
+    std::chrono::steady_clock::time_point drain_deadline_{};
+    bool hard_closed_ = false;
+    std::size_t next_shard_ = 0;
+    std::vector<std::optional<net::executor_work_guard<net::io_context::executor_type>>> guards_;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace gw::app

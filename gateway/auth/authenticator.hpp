@@ -1,0 +1,45 @@
+#pragma once
+// The identity interface: one implementation per mode (proxy header, JWT, Rails
+// session). Thread rule: authenticate() is const and is called concurrently from
+// every shard thread; implementations hold only immutable state after construction.
+#include "net.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace gw::auth {
+
+// What a mode sees of a request: headers, the raw target (path and query) and the
+// TCP peer. Views are valid for the duration of authenticate() only.
+struct request_context {
+    const http::fields& headers;
+    std::string_view target;
+    net::ip::address peer;
+};
+
+enum class outcome {
+    ok,              // user is set
+    no_credentials,  // this mode found nothing to check; the next mode may
+    forbidden,       // the caller is not allowed to speak for anyone (403)
+    invalid,         // credentials were present and failed a check (401)
+};
+
+struct auth_result {
+    outcome what = outcome::no_credentials;
+    std::string user;    // set only when what == ok
+    std::string reason;  // short code for metrics, logs and the error body; never a secret
+
+    static auth_result ok(std::string user) { return {outcome::ok, std::move(user), {}}; }
+    static auth_result none(std::string reason) { return {outcome::no_credentials, {}, std::move(reason)}; }
+    static auth_result deny(std::string reason) { return {outcome::forbidden, {}, std::move(reason)}; }
+    static auth_result bad(std::string reason) { return {outcome::invalid, {}, std::move(reason)}; }
+};
+
+class authenticator {
+public:
+    virtual ~authenticator() = default;
+    virtual std::string_view name() const = 0;
+    virtual auth_result authenticate(const request_context& req) const = 0;
+};
+
+}  // namespace gw::auth

@@ -1,0 +1,48 @@
+#include "auth/jwt_auth.hpp"
+
+#include "auth/request_credentials.hpp"
+
+#include <chrono>
+#include <optional>
+
+namespace gw::auth {
+
+namespace {
+
+constexpr std::string_view query_param = "access_token";
+
+}  // namespace
+
+jwt_auth::jwt_auth(jwt_verifier verifier, std::string cookie_name)
+    : verifier_(std::move(verifier)), cookie_name_(std::move(cookie_name)) {}
+
+auth_result jwt_auth::authenticate(const request_context& req) const {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    return authenticate_at(req, std::chrono::duration_cast<std::chrono::seconds>(now).count());
+}
+
+auth_result jwt_auth::authenticate_at(const request_context& req, std::int64_t now_unix) const {
+    std::optional<std::string_view> raw;
+    bool plus_is_space = false;
+    if (auto q = find_query_param(req.target, query_param); q && !q->empty()) {
+        raw = q;
+        plus_is_space = true;
+    } else if (auto c = cookie_name_.empty() ? std::nullopt : find_cookie(req.headers, cookie_name_);
+               c && !c->empty()) {
+        raw = c;
+    } else {
+        raw = find_bearer_token(req.headers);
+    }
+    if (!raw) return auth_result::none("missing_token");
+
+    // Escaping at most triples the size; refuse anything larger before copying it.
+    if (raw->size() > 3 * jwt_verifier::max_token_size) return auth_result::bad("too_large");
+    const auto token = percent_decode(*raw, plus_is_space);
+    if (!token) return auth_result::bad("malformed");
+
+    auto r = verifier_.verify(*token, now_unix);
+    if (!r.ok()) return auth_result::bad(std::move(r.reason));
+    return auth_result::ok(std::move(r.user));
+}
+
+}  // namespace gw::auth

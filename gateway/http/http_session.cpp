@@ -1,0 +1,172 @@
+#include "http/http_session.hpp"
+
+#include "http/stream_session.hpp"
+#include "log.hpp"
+#include "payload_rule.hpp"
+
+namespace gw::web {
+
+namespace {
+
+constexpr std::size_t header_limit = 8 * 1024;
+constexpr std::size_t body_limit = 16 * 1024;
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+bool is_builtin(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
+
+}  // namespace
+
+http_session::http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
+                           bool over_capacity)
+    : stream_(std::move(socket)),
+      shard_(shard),
+      state_(state),
+      slot_(std::move(slot)),
+      over_capacity_(over_capacity) {}
+
+void http_session::run() {
+    track_id_ = shard_.track(weak_from_this());
+    if (over_capacity_) {
+        state_.count_refusal("503", "max_connections");
+        return refuse(http::status::service_unavailable, "over_capacity", "too many connections; retry later",
+                      false);
+    }
+    do_read();
+}
+
+void http_session::close(std::string_view) {
+    if (closed_) return;
+    // Cancelling the pending read ends the session through its handler.
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+}
+
+void http_session::do_read() {
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(body_limit);
+    // One deadline for the whole request: a client trickling header bytes is cut.
+    stream_.expires_after(state_.cfg.header_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+}
+
+void http_session::on_read(error_code ec) {
+    if (closed_) return;
+    if (ec == http::error::header_limit) {
+        state_.count_refusal("431", "header_too_large");
+        return refuse(http::status::request_header_fields_too_large, "header_too_large",
+                      "request headers exceed 8 KiB", false);
+    }
+    if (ec == http::error::body_limit) {
+        state_.count_refusal("413", "body_too_large");
+        return refuse(http::status::payload_too_large, "body_too_large", "request body too large", false);
+    }
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::error::eof)
+        return finish();
+    if (ec) {
+        state_.count_refusal("400", "malformed_request");
+        return refuse(http::status::bad_request, "bad_request", "malformed HTTP request", false);
+    }
+    handle();
+}
+
+void http_session::handle() {
+    const request& req = parser_->get();
+    const auto path = path_of(req.target());
+    if (path == state_.cfg.stream_path) {
+        if (req.method() != http::verb::get)
+            return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
+        return handle_stream(req);
+    }
+    if (!is_builtin(path)) return refuse(http::status::not_found, "not_found", "no such route", req.keep_alive());
+    if (req.method() != http::verb::get)
+        return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
+    if (path == "/healthz") return reply(http::status::ok, R"({"status":"ok"})", "application/json", req.keep_alive());
+    if (path == "/readyz") {
+        const bool ready = !state_.draining.load() && state_.ready();
+        return reply(ready ? http::status::ok : http::status::service_unavailable,
+                     ready ? R"({"status":"ready"})" : R"({"status":"not_ready"})", "application/json",
+                     req.keep_alive());
+    }
+    reply(http::status::ok, state_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", req.keep_alive());
+}
+
+void http_session::handle_stream(const request& req) {
+    if (state_.draining.load()) {
+        state_.count_refusal("503", "draining");
+        return refuse(http::status::service_unavailable, "unavailable", "shutting down; reconnect elsewhere", false);
+    }
+    error_code ignored;
+    auto peer = stream_.socket().remote_endpoint(ignored).address();
+    auto who = state_.auth.authenticate({req.base(), req.target(), peer});
+    if (who.what != auth::outcome::ok) {
+        const bool forbidden = who.what == auth::outcome::forbidden;
+        state_.count_refusal(forbidden ? "403" : "401", who.reason);
+        log::info("stream refused").str("reason", who.reason).str("peer", peer.to_string());
+        return refuse(forbidden ? http::status::forbidden : http::status::unauthorized,
+                      forbidden ? "forbidden" : who.reason,
+                      forbidden ? "request not from a trusted proxy" : "no usable credentials", req.keep_alive());
+    }
+    auto named = state_.namer.name(who.user);
+    if (!named.ok()) {
+        state_.count_refusal("400", "invalid_user");
+        log::info("stream refused").str("reason", "invalid_user").str("detail", named.reason);
+        return refuse(http::status::bad_request, "invalid_user", "user id not accepted", req.keep_alive());
+    }
+    if (!state_.users.acquire(who.user)) {
+        state_.count_refusal("429", "too_many_streams");
+        log::info("stream refused").str("reason", "too_many_streams").str("user", who.user);
+        return refuse(http::status::too_many_requests, "too_many_streams", "too many open streams for this user",
+                      req.keep_alive());
+    }
+    // Hand over the socket: the stream keeps nothing of the request machinery.
+    stream_.expires_never();
+    auto s = std::make_shared<stream_session>(stream_.release_socket(), shard_, state_, std::move(who.user),
+                                              std::move(named.channel), std::move(*slot_));
+    closed_ = true;
+    shard_.untrack(track_id_);
+    slot_.reset();
+    s->start();
+}
+
+void http_session::refuse(http::status status, std::string_view code, std::string_view message, bool keep_alive) {
+    reply(status, error_body(code, message), "application/json", keep_alive);
+}
+
+void http_session::reply(http::status status, std::string body, std::string_view content_type, bool keep_alive) {
+    res_ = std::make_shared<response>(status, 11);
+    res_->set(http::field::server, "sse-gateway");
+    res_->set(http::field::content_type, content_type);
+    res_->set(http::field::cache_control, "no-store");
+    if (status == http::status::method_not_allowed) res_->set(http::field::allow, "GET");
+    if (status == http::status::service_unavailable) res_->set(http::field::retry_after, "5");
+    res_->keep_alive(keep_alive);
+    res_->body() = std::move(body);
+    res_->prepare_payload();
+    stream_.expires_after(state_.cfg.header_timeout);
+    http::async_write(stream_, *res_, [self = shared_from_this(), keep_alive](error_code ec, std::size_t) {
+        self->on_write(ec, keep_alive);
+    });
+}
+
+void http_session::on_write(error_code ec, bool keep_alive) {
+    res_.reset();
+    if (ec || !keep_alive || closed_) return finish();
+    do_read();
+}
+
+void http_session::finish() {
+    if (closed_) return;
+    closed_ = true;
+    shard_.untrack(track_id_);
+    error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+    slot_.reset();
+}
+
+}  // namespace gw::web

@@ -1,0 +1,50 @@
+#pragma once
+// One accepted connection until it becomes a stream or goes away: reads requests
+// with a header deadline and size limit, answers the built-in routes (healthz,
+// readyz, metrics), refuses what it must (JSON bodies), and hands an authenticated
+// stream request's socket to a stream_session, dropping its parser and buffers.
+//
+// Thread rule: runs on its shard's thread only; pending operations own it.
+#include "http/shared_state.hpp"
+#include "hub/shard.hpp"
+#include "net.hpp"
+
+#include <memory>
+#include <optional>
+
+namespace gw::web {
+
+class http_session final : public hub::closable, public std::enable_shared_from_this<http_session> {
+public:
+    http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
+                 bool over_capacity);
+
+    void run();
+    void close(std::string_view reason) override;
+
+private:
+    using request = http::request<http::string_body>;
+    using response = http::response<http::string_body>;
+
+    void do_read();
+    void on_read(error_code ec);
+    void handle();
+    void handle_stream(const request& req);
+    void reply(http::status status, std::string body, std::string_view content_type, bool keep_alive);
+    void refuse(http::status status, std::string_view code, std::string_view message, bool keep_alive = true);
+    void on_write(error_code ec, bool keep_alive);
+    void finish();
+
+    beast::tcp_stream stream_;
+    hub::shard& shard_;
+    shared_state& state_;
+    std::optional<connection_slot> slot_;
+    bool over_capacity_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<response> res_;
+    std::uint64_t track_id_ = 0;
+    bool closed_ = false;
+};
+
+}  // namespace gw::web

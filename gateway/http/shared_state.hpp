@@ -1,0 +1,66 @@
+#pragma once
+// What every HTTP session may read: the route settings, the identity chain, the
+// channel namer, the per-user stream counts, and the server-wide counters and
+// probes. Built once by the server before the first accept.
+// Thread rule: immutable after construction except the atomics and the
+// mutex-guarded refusal counts, so any shard thread may use it.
+#include "auth/auth_chain.hpp"
+#include "channel_namer.hpp"
+#include "config.hpp"
+#include "hub/user_counts.hpp"
+#include "metrics.hpp"
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace gw::web {
+
+struct shared_state {
+    shared_state(const config& c);
+
+    const config& cfg;
+    auth::auth_chain auth;
+    channel_namer namer;
+    hub::user_counts users;
+
+    // Bytes every live stream starts with, built once and shared.
+    std::shared_ptr<const std::string> stream_head;
+    std::shared_ptr<const std::string> heartbeat;
+    std::shared_ptr<const std::string> goodbye;  // the retry hint sent before a drain close
+
+    // Server-wide probes, set by the server.
+    std::function<bool()> ready;
+    std::function<std::string()> metrics_text;
+
+    metrics::gauge connections;
+    std::atomic<bool> draining{false};
+
+    // Refusals by status and reason (not a per-event path: a mutex is fine).
+    void count_refusal(const std::string& kind, const std::string& reason);
+    std::map<std::pair<std::string, std::string>, std::uint64_t> refusals() const;
+
+private:
+    mutable std::mutex refusals_mutex_;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> refusals_;
+};
+
+// Holds one unit of the connection gauge for as long as it lives; moves with the
+// socket from the HTTP session to the stream.
+class connection_slot {
+public:
+    explicit connection_slot(metrics::gauge& g) : g_(&g) { g_->add(1); }
+    connection_slot(connection_slot&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
+    connection_slot& operator=(connection_slot&&) = delete;
+    ~connection_slot() {
+        if (g_) g_->add(-1);
+    }
+
+private:
+    metrics::gauge* g_;
+};
+
+}  // namespace gw::web

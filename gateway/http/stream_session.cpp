@@ -1,0 +1,174 @@
+#include "http/stream_session.hpp"
+
+#include "log.hpp"
+#include "payload_rule.hpp"
+
+#include <atomic>
+
+namespace gw::web {
+
+namespace {
+
+std::atomic<std::uint64_t> next_sid{0};
+
+// A write stalled this many heartbeat periods means the peer is gone or stuck.
+constexpr int stalled_write_heartbeats = 2;
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
+stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
+                               std::string channel, connection_slot slot)
+    : socket_(std::move(socket)),
+      timer_(socket_.get_executor()),
+      shard_(shard),
+      state_(state),
+      user_(std::move(user)),
+      channel_(std::move(channel)),
+      slot_(std::move(slot)),
+      opened_(std::chrono::steady_clock::now()),
+      sid_(++next_sid) {}
+
+stream_session::~stream_session() = default;
+
+void stream_session::start() {
+    track_id_ = shard_.track(weak_from_this());
+    shard_.stats().streams.add(1);
+    shard_.subscribe(shared_from_this());
+    arm_timer(state_.cfg.listen_timeout);
+    do_read();
+}
+
+void stream_session::go_live() {
+    if (live_ || closed_) return;
+    live_ = true;
+    shard_.stats().streams_opened.inc();
+    log::info("stream open")
+        .num("sid", static_cast<std::int64_t>(sid_))
+        .str("user", user_)
+        .str("route", state_.cfg.stream_path)
+        .str("channel", channel_);
+    enqueue(state_.stream_head);
+    arm_timer(state_.cfg.heartbeat);
+}
+
+void stream_session::send(const frame_ptr& frame) {
+    if (!live_ || closed_ || closing_) return;
+    if (queued_bytes_ + frame->size() > state_.cfg.max_queue_bytes) {
+        shard_.stats().slow_closes.inc();
+        log::warn("slow consumer")
+            .num("sid", static_cast<std::int64_t>(sid_))
+            .str("user", user_)
+            .num("queued_bytes", static_cast<std::int64_t>(queued_bytes_));
+        return close("slow_consumer");
+    }
+    shard_.stats().events_written.inc();
+    enqueue(frame);
+}
+
+void stream_session::enqueue(const frame_ptr& f) {
+    queued_bytes_ += f->size();
+    queue_.push_back(f);
+    if (sending_.empty()) do_write();
+}
+
+void stream_session::do_write() {
+    sending_.swap(queue_);
+    buffers_.clear();
+    for (const auto& f : sending_) buffers_.emplace_back(net::buffer(*f));
+    write_started_ = std::chrono::steady_clock::now();
+    net::async_write(socket_, buffers_, [self = shared_from_this()](error_code ec, std::size_t n) {
+        self->on_write(ec, n);
+    });
+}
+
+void stream_session::on_write(error_code ec, std::size_t n) {
+    if (closed_) return;
+    if (ec) return close("write_error");
+    queued_bytes_ -= n;
+    sending_.clear();
+    if (!queue_.empty()) return do_write();
+    if (closing_) finish();
+}
+
+void stream_session::do_read() {
+    socket_.async_read_some(shard_.scratch(), [self = shared_from_this()](error_code ec, std::size_t) {
+        self->on_read(ec);
+    });
+}
+
+void stream_session::on_read(error_code ec) {
+    if (closed_) return;
+    // Browsers send nothing after the request; any bytes are ignored, EOF or an
+    // error means the client went away.
+    if (ec) return close(ec == net::error::eof ? "client_closed" : "read_error");
+    do_read();
+}
+
+void stream_session::arm_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
+    timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
+}
+
+void stream_session::on_timer(error_code ec) {
+    if (ec || closed_) return;
+    if (!live_) return refuse_unavailable();
+    if (!sending_.empty() &&
+        std::chrono::steady_clock::now() - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
+        return close("write_timeout");
+    if (!closing_) enqueue(state_.heartbeat);
+    arm_timer(state_.cfg.heartbeat);
+}
+
+void stream_session::refuse_unavailable() {
+    // No headers went out yet, so the client can still get a proper answer.
+    auto body = error_body("unavailable", "the database is not reachable; retry later");
+    auto response = std::make_shared<const std::string>(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
+        "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
+    state_.count_refusal("503", "database_unavailable");
+    close_reason_ = "database_unavailable";
+    closing_ = true;
+    live_ = true;  // bytes may flow now; nothing else will be queued behind the answer
+    enqueue(response);
+}
+
+void stream_session::close(std::string_view reason) {
+    if (closed_) return;
+    if (reason == "shutdown" && live_ && !closing_) {
+        // Leave with a reconnect hint; the hard close at the drain deadline still applies.
+        close_reason_ = reason;
+        closing_ = true;
+        enqueue(state_.goodbye);
+        return;
+    }
+    if (close_reason_.empty()) close_reason_ = reason;
+    finish();
+}
+
+void stream_session::finish() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    queue_.clear();
+    shard_.unsubscribe(*this);
+    shard_.untrack(track_id_);
+    shard_.stats().streams.add(-1);
+    state_.users.release(user_);
+    log::info("stream close")
+        .num("sid", static_cast<std::int64_t>(sid_))
+        .str("user", user_)
+        .str("route", state_.cfg.stream_path)
+        .num("duration_ms", ms_since(opened_))
+        .str("reason", close_reason_)
+        .flag("was_live", live_);
+}
+
+}  // namespace gw::web

@@ -1,0 +1,77 @@
+#pragma once
+// One open event stream. Created by an HTTP session once the request is
+// authenticated; from then on it owns only a socket, one timer and a queue of
+// shared frames (the request parser and its buffers are gone).
+//
+// Life: pending (subscribed, waiting for the LISTEN to be confirmed; no bytes
+// sent) -> live (headers + preamble written, events and heartbeats flow) ->
+// closed. A pending stream that waits longer than --listen-timeout is answered
+// 503. The queue is bounded in bytes; a stream over it is closed as a slow
+// consumer. One write in flight; queued frames go out as one buffer sequence.
+// A read is always pending so a client that leaves is noticed at once.
+//
+// Thread rule: runs on its shard's thread only; pending operations own it
+// (shared_from_this); the shard holds only weak references.
+#include "http/shared_state.hpp"
+#include "hub/shard.hpp"
+#include "hub/subscriber.hpp"
+#include "net.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace gw::web {
+
+class stream_session final : public hub::subscriber,
+                             public hub::closable,
+                             public std::enable_shared_from_this<stream_session> {
+public:
+    stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
+                   std::string channel, connection_slot slot);
+    ~stream_session() override;
+
+    void start();
+
+    const std::string& channel() const override { return channel_; }
+    void go_live() override;
+    void send(const std::shared_ptr<const std::string>& frame) override;
+    void close(std::string_view reason) override;
+
+private:
+    using frame_ptr = std::shared_ptr<const std::string>;
+
+    void enqueue(const frame_ptr& f);
+    void do_write();
+    void on_write(error_code ec, std::size_t n);
+    void do_read();
+    void on_read(error_code ec);
+    void arm_timer(std::chrono::steady_clock::duration after);
+    void on_timer(error_code ec);
+    void refuse_unavailable();
+    void finish();
+
+    tcp::socket socket_;
+    net::steady_timer timer_;
+    hub::shard& shard_;
+    shared_state& state_;
+    std::string user_;
+    std::string channel_;
+    connection_slot slot_;
+
+    std::vector<frame_ptr> queue_;    // waiting to be written
+    std::vector<frame_ptr> sending_;  // the write in flight
+    std::vector<net::const_buffer> buffers_;
+    std::size_t queued_bytes_ = 0;
+    std::chrono::steady_clock::time_point write_started_{};
+    std::chrono::steady_clock::time_point opened_;
+    std::uint64_t sid_ = 0;
+    std::uint64_t track_id_ = 0;
+    std::string close_reason_;
+    bool live_ = false;
+    bool closing_ = false;  // a goodbye is queued: close once written
+    bool closed_ = false;
+};
+
+}  // namespace gw::web

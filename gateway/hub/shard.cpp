@@ -1,0 +1,101 @@
+#include "hub/shard.hpp"
+
+namespace gw::hub {
+
+namespace {
+
+bool same(const std::weak_ptr<subscriber>& w, const subscriber& s) {
+    auto p = w.lock();
+    return !p || p.get() == &s;  // expired entries are swept along the way
+}
+
+}  // namespace
+
+shard::shard(unsigned index, pg::listener& listener) : index_(index), listener_(listener) {}
+
+void shard::subscribe(const std::shared_ptr<subscriber>& s) {
+    auto [it, fresh] = channels_.try_emplace(s->channel());
+    channel_entry& e = it->second;
+    e.subs.push_back(s);
+    if (fresh) {
+        e.seq = ++next_seq_;
+        listener_.add(it->first, index_, e.seq);
+    } else if (e.live) {
+        // Posted, not called: the subscriber is still inside its own start-up.
+        net::post(ioc_, [w = std::weak_ptr<subscriber>(s)] {
+            if (auto p = w.lock()) p->go_live();
+        });
+    }
+}
+
+void shard::unsubscribe(const subscriber& s) {
+    auto it = channels_.find(s.channel());
+    if (it == channels_.end()) return;
+    std::erase_if(it->second.subs, [&](const auto& w) { return same(w, s); });
+    if (!it->second.subs.empty()) return;
+    listener_.remove(it->first, index_);
+    channels_.erase(it);
+}
+
+std::uint64_t shard::track(std::weak_ptr<closable> c) {
+    auto id = ++next_track_id_;
+    tracked_.emplace(id, std::move(c));
+    return id;
+}
+
+void shard::untrack(std::uint64_t id) { tracked_.erase(id); }
+
+void shard::post_deliver(std::vector<pg::delivery> batch) {
+    net::post(ioc_, [this, batch = std::move(batch)] {
+        for (const auto& d : batch) {
+            auto it = channels_.find(d.channel);
+            if (it == channels_.end()) continue;
+            // Copy out first: send() may close a slow stream, which edits the list.
+            auto subs = it->second.subs;
+            for (const auto& w : subs)
+                if (auto s = w.lock()) s->send(d.frame);
+        }
+    });
+}
+
+void shard::post_announce(std::vector<pg::listen_set::announcement> live) {
+    net::post(ioc_, [this, live = std::move(live)] {
+        for (const auto& a : live) {
+            auto it = channels_.find(a.channel);
+            // A stale confirmation (the entry was dropped and requested again) is ignored.
+            if (it == channels_.end() || it->second.seq != a.seq || it->second.live) continue;
+            it->second.live = true;
+            auto subs = it->second.subs;
+            for (const auto& w : subs)
+                if (auto s = w.lock()) s->go_live();
+        }
+    });
+}
+
+void shard::post_down() {
+    net::post(ioc_, [this] {
+        for (auto& [channel, e] : channels_) e.live = false;
+    });
+}
+
+void shard::post_drain(std::chrono::milliseconds spread) {
+    net::post(ioc_, [this, spread] {
+        std::uniform_int_distribution<std::int64_t> pick(0, std::max<std::int64_t>(spread.count(), 0));
+        for (auto& [id, w] : tracked_) {
+            auto t = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(pick(rng_)));
+            t->async_wait([t, w](error_code) {
+                if (auto c = w.lock()) c->close("shutdown");
+            });
+        }
+    });
+}
+
+void shard::post_close_all() {
+    net::post(ioc_, [this] {
+        auto all = tracked_;
+        for (auto& [id, w] : all)
+            if (auto c = w.lock()) c->close("shutdown");
+    });
+}
+
+}  // namespace gw::hub

@@ -1,0 +1,92 @@
+#pragma once
+// A shard is one event-loop thread's world: its io_context, its sessions and its
+// channel -> streams map. No locks: the listener and the server talk to a shard
+// only by posting onto its context, and a shard talks to the listener the same way.
+//
+// A channel entry is live once the listener confirms the shard's latest request
+// for it (matched by sequence number); its streams start then. The entry (and the
+// shard's interest in the LISTEN) goes away with its last stream.
+//
+// Thread rule: methods without "post_" are called only on the shard's thread;
+// post_* may be called from any thread.
+#include "hub/subscriber.hpp"
+#include "metrics.hpp"
+#include "net.hpp"
+#include "pg/listen_set.hpp"
+#include "pg/listener.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gw::hub {
+
+// Anything the shard must be able to close at shutdown (HTTP sessions, streams).
+class closable {
+public:
+    virtual ~closable() = default;
+    virtual void close(std::string_view reason) = 0;
+};
+
+class shard {
+public:
+    struct counters {
+        metrics::gauge streams;              // streams open (pending or live)
+        metrics::counter events_written;     // events queued to live streams
+        metrics::counter slow_closes;        // streams closed for exceeding their queue
+        metrics::counter streams_opened;     // streams that went live
+    };
+
+    shard(unsigned index, pg::listener& listener);
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+
+    unsigned index() const { return index_; }
+    net::io_context& context() { return ioc_; }
+    counters& stats() { return counters_; }
+    const counters& stats() const { return counters_; }
+
+    // Shard thread only.
+    // A buffer for reads whose bytes are thrown away (streams only watch for EOF):
+    // one per shard, since its sessions' reads complete one at a time.
+    net::mutable_buffer scratch() { return net::buffer(scratch_); }
+    void subscribe(const std::shared_ptr<subscriber>& s);
+    void unsubscribe(const subscriber& s);
+    std::uint64_t track(std::weak_ptr<closable> c);
+    void untrack(std::uint64_t id);
+
+    // Any thread.
+    void post_deliver(std::vector<pg::delivery> batch);
+    void post_announce(std::vector<pg::listen_set::announcement> live);
+    void post_down();
+    // Close every tracked session, spread uniformly over `spread`.
+    void post_drain(std::chrono::milliseconds spread);
+    // Close whatever is still open, now.
+    void post_close_all();
+
+private:
+    struct channel_entry {
+        std::vector<std::weak_ptr<subscriber>> subs;
+        std::uint64_t seq = 0;  // this shard's latest LISTEN request for the channel
+        bool live = false;
+    };
+
+    unsigned index_;
+    pg::listener& listener_;
+    net::io_context ioc_{1};
+    counters counters_;
+    std::unordered_map<std::string, channel_entry> channels_;
+    std::unordered_map<std::uint64_t, std::weak_ptr<closable>> tracked_;
+    std::uint64_t next_seq_ = 0;
+    std::uint64_t next_track_id_ = 0;
+    std::mt19937 rng_{std::random_device{}()};
+    std::array<char, 512> scratch_{};
+};
+
+}  // namespace gw::hub

@@ -1,0 +1,23 @@
+#pragma once
+// What a shard needs from a stream: the shard tells it when its channel is
+// listened, hands it framed events and closes it. Thread rule: every call is made
+// on the shard's thread, which is the stream's own thread.
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace gw::hub {
+
+class subscriber {
+public:
+    virtual ~subscriber() = default;
+    virtual const std::string& channel() const = 0;
+    // The channel's LISTEN is confirmed: the stream may start. Idempotent.
+    virtual void go_live() = 0;
+    // Queue one framed event (shared by every recipient).
+    virtual void send(const std::shared_ptr<const std::string>& frame) = 0;
+    // Close with a reason for the log ("shutdown", "slow_consumer", ...).
+    virtual void close(std::string_view reason) = 0;
+};
+
+}  // namespace gw::hub

@@ -1,0 +1,124 @@
+#include "pg/listen_set.hpp"
+
+#include <cassert>
+
+namespace gw::pg {
+
+void listen_set::enqueue(const std::string& channel, entry& e) {
+    if (e.queued) return;
+    e.queued = true;
+    queue_.push_back(channel);
+}
+
+void listen_set::forget_if_idle(std::unordered_map<std::string, entry>::iterator it) {
+    const entry& e = it->second;
+    if (e.shards == 0 && !e.listened && !e.busy && !e.queued) entries_.erase(it);
+}
+
+std::vector<listen_set::announcement> listen_set::add(const std::string& channel, unsigned shard,
+                                                      std::uint64_t seq) {
+    assert(shard < max_shards);
+    entry& e = entries_[channel];
+    e.shards |= std::uint64_t{1} << shard;
+    std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
+    // Listened and not being unlistened: the shard may go live at once.
+    const bool now = e.listened && !e.busy;
+    e.interests.push_back({shard, seq, now});
+    if (now) return {{shard, seq, channel}};
+    enqueue(channel, e);
+    return {};
+}
+
+void listen_set::remove(const std::string& channel, unsigned shard) {
+    auto it = entries_.find(channel);
+    if (it == entries_.end()) return;
+    entry& e = it->second;
+    e.shards &= ~(std::uint64_t{1} << shard);
+    std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
+    if (e.shards == 0) enqueue(channel, e);
+}
+
+std::vector<listen_set::op> listen_set::take_batch(std::size_t max_ops) {
+    std::vector<op> batch;
+    if (!in_flight_.empty()) return batch;
+    std::size_t used = 0;
+    for (; used < queue_.size() && batch.size() < max_ops; ++used) {
+        auto it = entries_.find(queue_[used]);
+        if (it == entries_.end()) continue;
+        entry& e = it->second;
+        e.queued = false;
+        const bool want = e.shards != 0;
+        if (want != e.listened) {
+            e.busy = true;
+            batch.push_back({it->first, want});
+        } else {
+            forget_if_idle(it);
+        }
+    }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(used));
+    in_flight_ = batch;
+    return batch;
+}
+
+std::vector<listen_set::announcement> listen_set::confirm() {
+    std::vector<announcement> out;
+    for (const auto& o : in_flight_) {
+        auto it = entries_.find(o.channel);
+        if (it == entries_.end()) continue;
+        entry& e = it->second;
+        e.busy = false;
+        if (e.listened != o.listen) {
+            e.listened = o.listen;
+            if (o.listen)
+                ++listened_count_;
+            else
+                --listened_count_;
+        }
+        if (e.listened) {
+            for (auto& i : e.interests) {
+                if (i.announced) continue;
+                i.announced = true;
+                out.push_back({i.shard, i.seq, it->first});
+            }
+        }
+        // Interest changed while the statement was in flight: go round again.
+        if ((e.shards != 0) != e.listened)
+            enqueue(it->first, e);
+        else
+            forget_if_idle(it);
+    }
+    in_flight_.clear();
+    return out;
+}
+
+void listen_set::reset() {
+    in_flight_.clear();
+    listened_count_ = 0;
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        entry& e = it->second;
+        e.busy = false;
+        e.listened = false;
+        for (auto& i : e.interests) i.announced = false;
+        if (e.shards == 0) {
+            it = entries_.erase(it);
+            continue;
+        }
+        ++it;
+    }
+    // Every wanted channel must be listened again; queue_ is rebuilt from scratch.
+    queue_.clear();
+    for (auto& [channel, e] : entries_) {
+        e.queued = false;
+        enqueue(channel, e);
+    }
+}
+
+std::uint64_t listen_set::listeners(const std::string& channel) const {
+    auto it = entries_.find(channel);
+    if (it == entries_.end() || !it->second.listened) return 0;
+    return it->second.shards;
+}
+
+bool listen_set::settled() const { return in_flight_.empty() && queue_.empty(); }
+
+}  // namespace gw::pg

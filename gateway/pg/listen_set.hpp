@@ -1,0 +1,73 @@
+#pragma once
+// The LISTEN bookkeeping, free of I/O: which shards want which channel, which
+// channels the connection actually listens on, and the batch of LISTEN/UNLISTEN
+// statements to send next. A shard's interest carries the sequence number of its
+// request; once the LISTEN is confirmed, the set reports (shard, seq) pairs to
+// announce, so a shard never takes a stale confirmation for a newer request.
+// Thread rule: call only from the listener's thread.
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace gw::pg {
+
+inline constexpr unsigned max_shards = 64;
+
+class listen_set {
+public:
+    struct op {
+        std::string channel;
+        bool listen;  // false: UNLISTEN
+    };
+    struct announcement {
+        unsigned shard;
+        std::uint64_t seq;
+        std::string channel;
+    };
+
+    // A shard gained its first / lost its last stream on the channel.
+    // add() may announce at once when the channel is already listened.
+    std::vector<announcement> add(const std::string& channel, unsigned shard, std::uint64_t seq);
+    void remove(const std::string& channel, unsigned shard);
+
+    // The statements to send now (at most max_ops), marked in flight; empty while a
+    // batch is already in flight or nothing differs.
+    std::vector<op> take_batch(std::size_t max_ops);
+    // The batch in flight succeeded: apply it; returns what to announce.
+    std::vector<announcement> confirm();
+    // The connection was lost: nothing is listened any more, nothing in flight, and
+    // every interested shard is announced to again once its channel is re-listened.
+    void reset();
+
+    // Which shards want the channel (bit i = shard i); 0 when unknown or not listened.
+    std::uint64_t listeners(const std::string& channel) const;
+
+    bool in_flight() const { return !in_flight_.empty(); }
+    bool settled() const;  // nothing to send and nothing in flight
+    std::size_t listened_count() const { return listened_count_; }
+
+private:
+    struct interest {
+        unsigned shard;
+        std::uint64_t seq;  // the shard's latest request
+        bool announced;     // the shard has been told the channel is listened
+    };
+    struct entry {
+        std::uint64_t shards = 0;  // bit i = shard i has interest; mirrors interests
+        bool listened = false;
+        bool busy = false;    // part of the batch in flight
+        bool queued = false;  // named in queue_
+        std::vector<interest> interests;
+    };
+
+    std::unordered_map<std::string, entry> entries_;
+    std::vector<std::string> queue_;  // channels whose wanted state may differ from the listened one
+    std::vector<op> in_flight_;
+    std::size_t listened_count_ = 0;
+
+    void enqueue(const std::string& channel, entry& e);
+    void forget_if_idle(std::unordered_map<std::string, entry>::iterator it);
+};
+
+}  // namespace gw::pg

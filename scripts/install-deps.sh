@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages sse-gateway needs to build, test and run.
+# Only missing packages are installed; with everything present it exits at once.
+# Works as root, or as a user with sudo (e.g. a fresh debian:bookworm container).
+set -euo pipefail
+
+PACKAGES=(
+  g++               # the C++20 compiler
+  cmake             # the build system (3.25 on bookworm)
+  make              # the CMake generator's backend
+  pkg-config        # lets CMake find libpq and OpenSSL
+  ca-certificates   # TLS to PostgreSQL with sslmode=verify-full
+  libboost1.81-dev  # Boost.Asio and Boost.Beast (header-only parts)
+  libpq-dev         # libpq: the LISTEN connection
+  rapidjson-dev     # JSON payload parsing and escaping
+  catch2            # unit tests (Catch2 v2)
+  libssl-dev        # HMAC, AES, PBKDF2 for jwt and rails-session auth
+  postgresql        # initdb/pg_ctl/psql for integration tests and scripts/run.sh
+  python3           # integration test harness (stdlib only)
+  curl              # trying the stream by hand, as scripts/run.sh prints
+  procps            # ps/pkill used when debugging, kill for the scripts
+  util-linux        # runuser: start PostgreSQL as the postgres user when root
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+  [[ $status == ii* ]] || missing+=("$pkg")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: missing packages (${missing[*]}) and not root, no sudo" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"

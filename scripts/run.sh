@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds sse-gateway and runs it in the foreground against PostgreSQL.
+# Without DATABASE_URL, SSE_GATEWAY_DATABASE_URL or PGHOST, a throwaway cluster is
+# started for the run and removed afterwards. Extra arguments go to the gateway.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+bash scripts/build.sh release
+
+pgdir=
+gateway_pid=
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+  if [[ -n $gateway_pid ]]; then
+    kill -TERM "$gateway_pid" 2>/dev/null || true
+    wait "$gateway_pid" 2>/dev/null || true
+  fi
+  if [[ -n $pgdir ]]; then
+    bash scripts/tmp-postgres.sh stop "$pgdir" || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+db_args=()
+if [[ -n ${SSE_GATEWAY_DATABASE_URL:-} ]]; then
+  db_url=$SSE_GATEWAY_DATABASE_URL        # the gateway reads it itself
+elif [[ -n ${DATABASE_URL:-} ]]; then
+  db_url=$DATABASE_URL
+  db_args=(--database-url "$db_url")
+elif [[ -n ${PGHOST:-} ]]; then
+  db_url=                                 # libpq environment variables
+else
+  pgdir=$(mktemp -d)
+  db_url=$(bash scripts/tmp-postgres.sh start "$pgdir")
+  db_args=(--database-url "$db_url")
+fi
+
+secret=${SSE_GATEWAY_PROXY_SECRET:-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}
+secret_args=()
+[[ -n ${SSE_GATEWAY_PROXY_SECRET:-} ]] || secret_args=(--proxy-secret "$secret")
+
+# The address to print: the last --listen given wins, as in the gateway.
+listen=${SSE_GATEWAY_LISTEN:-0.0.0.0:8080}
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case ${args[i]} in
+    --listen=*) listen=${args[i]#--listen=} ;;
+    --listen) listen=${args[i + 1]:-$listen} ;;
+  esac
+done
+host=${listen%:*}
+port=${listen##*:}
+case $host in
+  0.0.0.0 | '') host=127.0.0.1 ;;
+  '[::]') host='[::1]' ;;
+esac
+
+if [[ -n $db_url ]]; then
+  psql_cmd="psql '$db_url'"
+else
+  psql_cmd="psql"
+fi
+cat >&2 <<INFO
+
+sse-gateway on $listen. Try it, in two other terminals:
+  curl -N -H 'X-User-Id: 42' -H 'X-Gateway-Secret: $secret' http://$host:$port/authy/live_status
+  $psql_cmd -c "NOTIFY user_42, 'approved'"
+
+INFO
+
+# Job control puts the gateway in its own process group: a terminal's Ctrl-C reaches
+# only this script, which forwards it once (and the gateway does not start with
+# SIGINT ignored, as background commands of a non-interactive shell otherwise do).
+set -m
+build/gateway/sse-gateway "${db_args[@]}" "${secret_args[@]}" "$@" &
+gateway_pid=$!
+set +m
+trap 'kill -INT "$gateway_pid" 2>/dev/null || true' INT
+trap 'kill -TERM "$gateway_pid" 2>/dev/null || true' TERM
+# wait returns early when a trapped signal arrives: keep waiting until the gateway exits.
+rc=0
+while kill -0 "$gateway_pid" 2>/dev/null; do
+  wait "$gateway_pid" && rc=0 || rc=$?
+done
+gateway_pid=
+exit "$rc"

@@ -1,0 +1,119 @@
+#include "config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <vector>
+
+namespace {
+
+struct args {
+    std::vector<std::string> v;
+    std::map<std::string, std::string> env{};
+
+    gw::parse_outcome parse() const {
+        std::vector<const char*> argv{"sse-gateway"};
+        for (const auto& a : v) argv.push_back(a.c_str());
+        return gw::parse_config(static_cast<int>(argv.size()), argv.data(),
+                                [this](const std::string& k) -> std::optional<std::string> {
+                                    auto it = env.find(k);
+                                    if (it == env.end()) return std::nullopt;
+                                    return it->second;
+                                });
+    }
+};
+
+}  // namespace
+
+TEST_CASE("defaults match the documented ones", "[config]") {
+    auto c = args{}.parse().cfg;
+    CHECK(c.listen_host == "0.0.0.0");
+    CHECK(c.listen_port == 8080);
+    CHECK(c.stream_path == "/authy/live_status");
+    CHECK(c.channel_template == "user_{user}");
+    CHECK(c.event_name == "authy_status");
+    CHECK(c.wrap_field == "status");
+    CHECK(c.user_pattern == "^[0-9]{1,20}$");
+    CHECK(c.heartbeat == std::chrono::seconds(15));
+    CHECK(c.auth_modes == std::vector<std::string>{"proxy-header"});
+    CHECK(c.max_connections == 100000);
+    CHECK(c.max_streams_per_user == 16);
+    CHECK(c.max_queue_bytes == 262144);
+    CHECK(c.header_timeout == std::chrono::seconds(10));
+    CHECK(c.drain == std::chrono::seconds(10));
+    CHECK(c.threads >= 1);
+}
+
+TEST_CASE("flags take both --name value and --name=value forms", "[config]") {
+    auto c = args{{"--listen", "127.0.0.1:0", "--heartbeat=3", "--event", "ev", "--allow-insecure-proxy-header"}}
+                 .parse()
+                 .cfg;
+    CHECK(c.listen_host == "127.0.0.1");
+    CHECK(c.listen_port == 0);
+    CHECK(c.heartbeat == std::chrono::seconds(3));
+    CHECK(c.event_name == "ev");
+    CHECK(c.allow_insecure_proxy_header);
+}
+
+TEST_CASE("every flag has an SSE_GATEWAY_ env twin and the flag wins", "[config]") {
+    args a{{}, {{"SSE_GATEWAY_HEARTBEAT", "7"}, {"SSE_GATEWAY_MAX_CONNECTIONS", "9"}}};
+    auto c = a.parse().cfg;
+    CHECK(c.heartbeat == std::chrono::seconds(7));
+    CHECK(c.max_connections == 9);
+    a.v = {"--heartbeat", "2"};
+    CHECK(a.parse().cfg.heartbeat == std::chrono::seconds(2));
+}
+
+TEST_CASE("the database URL comes from the flag, its twin, then DATABASE_URL", "[config]") {
+    args a{{}, {{"DATABASE_URL", "postgresql://a"}}};
+    CHECK(a.parse().cfg.database_url == "postgresql://a");
+    a.env["SSE_GATEWAY_DATABASE_URL"] = "postgresql://b";
+    CHECK(a.parse().cfg.database_url == "postgresql://b");
+    a.v = {"--database-url", "postgresql://c"};
+    CHECK(a.parse().cfg.database_url == "postgresql://c");
+    CHECK(args{}.parse().cfg.database_url.empty());
+}
+
+TEST_CASE("lists are split on commas and trimmed", "[config]") {
+    auto c = args{{"--auth", "jwt, proxy-header ,", "--cors-origins", "https://a.example"}}.parse().cfg;
+    CHECK(c.auth_modes == std::vector<std::string>{"jwt", "proxy-header"});
+    CHECK(c.cors_origins == std::vector<std::string>{"https://a.example"});
+}
+
+TEST_CASE("bad values are one-line config errors naming the option", "[config]") {
+    const std::vector<std::vector<std::string>> bad = {
+        {"--heartbeat", "abc"},   {"--heartbeat", "0"},         {"--heartbeat", "-1"},
+        {"--listen", "nonsense"}, {"--listen", "1.2.3.4:99999"}, {"--bogus"},
+        {"--threads", "65"},      {"--stream-path", "nope"},     {"--stream-path", "/healthz"},
+        {"--event", ""},          {"--log-level", "loud"},       {"--max-connections", "1e3"},
+        {"positional"},           {"--heartbeat"},
+    };
+    for (const auto& v : bad) {
+        INFO(v[0]);
+        try {
+            args{v}.parse();
+            FAIL("accepted");
+        } catch (const gw::config_error& e) {
+            std::string msg = e.what();
+            CHECK(msg.find('\n') == std::string::npos);
+            CHECK(msg.find(v[0].substr(0, v[0].find('='))) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("a bad env value names the env variable", "[config]") {
+    try {
+        args{{}, {{"SSE_GATEWAY_HEARTBEAT", "soon"}}}.parse();
+        FAIL("accepted");
+    } catch (const gw::config_error& e) {
+        CHECK(std::string(e.what()).find("SSE_GATEWAY_HEARTBEAT") != std::string::npos);
+    }
+}
+
+TEST_CASE("--help is reported and the usage lists every option with its env twin", "[config]") {
+    CHECK(args{{"--help"}, {}}.parse().help);
+    auto text = gw::usage_text();
+    for (auto flag : {"--listen", "--database-url", "--stream-path", "--max-streams-per-user", "--drain-seconds"})
+        CHECK(text.find(flag) != std::string::npos);
+    CHECK(text.find("SSE_GATEWAY_MAX_STREAMS_PER_USER") != std::string::npos);
+}

@@ -1,0 +1,36 @@
+#include "payload_rule.hpp"
+
+#include <catch2/catch.hpp>
+
+using gw::event_data;
+
+TEST_CASE("a plain-text payload is wrapped under the wrap field", "[payload]") {
+    CHECK(event_data("approved", "status") == R"({"status":"approved"})");
+    CHECK(event_data("denied", "state") == R"({"state":"denied"})");
+    CHECK(event_data("", "status") == R"({"status":""})");
+}
+
+TEST_CASE("quotes, backslashes and control characters in plain text are escaped", "[payload]") {
+    CHECK(event_data("say \"hi\"\\", "status") == R"({"status":"say \"hi\"\\"})");
+    CHECK(event_data("a\nb\tc\rd", "status") == R"({"status":"a\nb\tc\rd"})");
+    CHECK(event_data(std::string_view("\x01\x1f", 2), "status") == R"({"status":"\u0001\u001F"})");
+}
+
+TEST_CASE("a JSON object payload passes through unchanged", "[payload]") {
+    CHECK(event_data(R"({"status":"approved","at":1})", "status") == R"({"status":"approved","at":1})");
+    CHECK(event_data("{\n  \"a\": [1, 2]\n}", "status") == "{\n  \"a\": [1, 2]\n}");
+    CHECK(event_data("  {}  ", "status") == "  {}  ");
+}
+
+TEST_CASE("JSON that is not an object, or not JSON at all, is plain text", "[payload]") {
+    CHECK(event_data("[1,2]", "status") == R"({"status":"[1,2]"})");
+    CHECK(event_data("42", "status") == R"({"status":"42"})");
+    CHECK(event_data(R"("approved")", "status") == R"({"status":"\"approved\""})");
+    CHECK(event_data(R"({"a":1} trailing)", "status") == R"({"status":"{\"a\":1} trailing"})");
+    CHECK(event_data(R"({"a":)", "status") == R"({"status":"{\"a\":"})");
+}
+
+TEST_CASE("error bodies are JSON with an error code and a message", "[payload]") {
+    CHECK(gw::error_body("not_found", "no such \"route\"") ==
+          R"({"error":"not_found","message":"no such \"route\""})");
+}

@@ -1,0 +1,122 @@
+#include "pg/listen_set.hpp"
+
+#include <catch2/catch.hpp>
+
+using gw::pg::listen_set;
+
+namespace {
+std::vector<std::string> names(const std::vector<listen_set::op>& ops, bool listen) {
+    std::vector<std::string> out;
+    for (const auto& o : ops)
+        if (o.listen == listen) out.push_back(o.channel);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("a channel is listened once, when its first shard asks", "[listen_set]") {
+    listen_set s;
+    CHECK(s.add("user_1", 0, 1).empty());
+    CHECK(s.add("user_1", 1, 1).empty());
+    auto batch = s.take_batch(100);
+    CHECK(names(batch, true) == std::vector<std::string>{"user_1"});
+    CHECK(s.take_batch(100).empty());  // one batch in flight at a time
+    auto live = s.confirm();
+    REQUIRE(live.size() == 2);
+    CHECK(s.listened_count() == 1);
+    CHECK(s.listeners("user_1") == 0b11);
+    CHECK(s.settled());
+}
+
+TEST_CASE("pending changes go out together as one batch, bounded in size", "[listen_set]") {
+    listen_set s;
+    for (int i = 0; i < 5; ++i) s.add("c" + std::to_string(i), 0, 1);
+    CHECK(s.take_batch(3).size() == 3);
+    s.confirm();
+    CHECK(s.take_batch(3).size() == 2);
+    s.confirm();
+    CHECK(s.listened_count() == 5);
+}
+
+TEST_CASE("a channel is unlistened when its last shard leaves", "[listen_set]") {
+    listen_set s;
+    s.add("c", 0, 1);
+    s.add("c", 1, 1);
+    s.take_batch(10);
+    s.confirm();
+    s.remove("c", 0);
+    CHECK(s.take_batch(10).empty());
+    s.remove("c", 1);
+    auto batch = s.take_batch(10);
+    CHECK(names(batch, false) == std::vector<std::string>{"c"});
+    s.confirm();
+    CHECK(s.listened_count() == 0);
+    CHECK(s.listeners("c") == 0);
+}
+
+TEST_CASE("a shard joining an already listened channel is announced at once", "[listen_set]") {
+    listen_set s;
+    s.add("c", 0, 1);
+    s.take_batch(10);
+    s.confirm();
+    auto now = s.add("c", 1, 7);
+    REQUIRE(now.size() == 1);
+    CHECK(now[0].shard == 1);
+    CHECK(now[0].seq == 7);
+}
+
+TEST_CASE("leave and rejoin before the batch goes out sends nothing", "[listen_set]") {
+    listen_set s;
+    s.add("c", 0, 1);
+    s.take_batch(10);
+    s.confirm();
+    s.remove("c", 0);
+    auto now = s.add("c", 0, 2);
+    CHECK(now.size() == 1);
+    CHECK(s.take_batch(10).empty());
+    CHECK(s.listened_count() == 1);
+}
+
+TEST_CASE("rejoining while the UNLISTEN is in flight listens again and announces only the new request",
+          "[listen_set]") {
+    listen_set s;
+    s.add("c", 0, 1);
+    s.take_batch(10);
+    s.confirm();
+    s.remove("c", 0);
+    CHECK(names(s.take_batch(10), false) == std::vector<std::string>{"c"});
+    CHECK(s.add("c", 0, 2).empty());  // not yet: the UNLISTEN is in flight
+    CHECK(s.confirm().empty());
+    CHECK(names(s.take_batch(10), true) == std::vector<std::string>{"c"});
+    auto live = s.confirm();
+    REQUIRE(live.size() == 1);
+    CHECK(live[0].seq == 2);
+}
+
+TEST_CASE("after a connection loss every wanted channel is listened and announced again", "[listen_set]") {
+    listen_set s;
+    s.add("a", 0, 1);
+    s.add("b", 1, 4);
+    s.take_batch(10);
+    s.confirm();
+    s.remove("b", 1);
+    s.reset();
+    CHECK(s.listened_count() == 0);
+    CHECK(s.listeners("a") == 0);
+    CHECK_FALSE(s.settled());
+    auto batch = s.take_batch(10);
+    CHECK(names(batch, true) == std::vector<std::string>{"a"});
+    CHECK(names(batch, false).empty());
+    auto live = s.confirm();
+    REQUIRE(live.size() == 1);
+    CHECK(live[0].channel == "a");
+    CHECK(live[0].seq == 1);
+}
+
+TEST_CASE("a loss with a batch in flight forgets the batch", "[listen_set]") {
+    listen_set s;
+    s.add("a", 0, 1);
+    s.take_batch(10);
+    s.reset();
+    CHECK_FALSE(s.in_flight());
+    CHECK(names(s.take_batch(10), true) == std::vector<std::string>{"a"});
+}
