@@ -61,6 +61,13 @@ struct config {
 
     std::vector<std::string> cors_origins;
 
+    // delivery
+    std::string snapshot_sql;  // $1 = user id; empty = no snapshots
+    unsigned snapshot_pool = 2;
+    std::chrono::milliseconds snapshot_timeout{5000};
+    std::size_t replay_size = 64;
+    std::chrono::seconds replay_age{300};
+
     // limits
     std::uint64_t max_connections = 100000;
     std::uint32_t max_streams_per_user = 16;

@@ -29,7 +29,7 @@ server::server(config cfg)
         throw config_error("--threads: at most " + std::to_string(pg::max_shards));
 
     pg::listener::hooks hooks;
-    hooks.frame = [this](std::string_view, std::string_view payload) { return framer_.frame(payload); };
+    hooks.frame = [this](std::uint64_t seq, std::string_view payload) { return framer_.frame(seq, payload); };
     hooks.deliver = [this](unsigned s, std::vector<pg::delivery> batch) {
         shards_[s]->post_deliver(std::move(batch));
     };
@@ -39,7 +39,15 @@ server::server(config cfg)
     hooks.down = [this] {
         for (auto& s : shards_) s->post_down();
     };
-    listener_ = std::make_unique<pg::listener>(pg_ioc_, cfg_.database_url, std::move(hooks));
+    pg::listener::settings ls;
+    ls.conninfo = cfg_.database_url;
+    ls.snapshot_sql = cfg_.snapshot_sql;
+    ls.snapshot_pool = cfg_.snapshot_pool;
+    ls.snapshot_timeout = cfg_.snapshot_timeout;
+    ls.replay_size = cfg_.replay_size;
+    ls.replay_age = cfg_.replay_age;
+    listener_ = std::make_unique<pg::listener>(pg_ioc_, std::move(ls), std::move(hooks));
+    state_.boot_id = framer_.boot_id();
     for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i, *listener_));
 
     state_.ready = [this] { return listener_->ready(); };

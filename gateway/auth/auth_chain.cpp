@@ -58,9 +58,8 @@ std::unique_ptr<authenticator> make_rails(const config& cfg) {
     if (cfg.rails_cookie.empty())
         throw std::invalid_argument("rails-session mode needs --rails-cookie (the session cookie name)");
     try {
-        return std::make_unique<rails_session_auth>(cfg.rails_secret_key_base, cfg.rails_cookie,
-                                                    cfg.rails_key_digest, cfg.rails_session_key,
-                                                    cfg.rails_fallback_key);
+        return std::make_unique<rails_session_auth>(cfg.rails_secret_key_base, cfg.rails_cookie, cfg.rails_key_digest,
+                                                    cfg.rails_session_key, cfg.rails_fallback_key);
     } catch (const std::invalid_argument& e) {
         throw std::invalid_argument(std::string("rails-session mode: ") + e.what());
     }
@@ -81,10 +80,14 @@ std::unique_ptr<authenticator> make_mode(const std::string& mode, const config& 
 
 int rank(outcome o) {
     switch (o) {
-        case outcome::invalid: return 3;
-        case outcome::forbidden: return 2;
-        case outcome::no_credentials: return 1;
-        case outcome::ok: return 4;
+        case outcome::invalid:
+            return 3;
+        case outcome::forbidden:
+            return 2;
+        case outcome::no_credentials:
+            return 1;
+        case outcome::ok:
+            return 4;
     }
     return 0;
 }

@@ -101,7 +101,9 @@ std::optional<std::string> es256_to_der(const std::string& raw) {
 
 }  // namespace
 
-void jwt_verifier::pkey_deleter::operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+void jwt_verifier::pkey_deleter::operator()(EVP_PKEY* p) const {
+    EVP_PKEY_free(p);
+}
 
 jwt_verifier::jwt_verifier(options opts)
     : alg_name_(std::move(opts.alg)),
@@ -136,8 +138,8 @@ jwt_verifier::jwt_verifier(options opts)
         std::array<char, 64> group{};
         std::size_t len = 0;
         if (!EVP_PKEY_is_a(pkey_.get(), "EC") ||
-            EVP_PKEY_get_utf8_string_param(pkey_.get(), OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(),
-                                           &len) != 1 ||
+            EVP_PKEY_get_utf8_string_param(pkey_.get(), OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &len) !=
+                1 ||
             std::string_view(group.data(), len) != "prime256v1")
             throw std::invalid_argument("ES256 needs a P-256 EC public key");
     }
@@ -193,8 +195,8 @@ bool jwt_verifier::signature_ok(std::string_view signing_input, const std::strin
     if (!ctx) return false;
     if (EVP_DigestVerifyInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, pkey_.get(), nullptr) != 1)
         return false;
-    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(to_check->data()), to_check->size(),
-                            data, signing_input.size()) == 1;
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(to_check->data()), to_check->size(), data,
+                            signing_input.size()) == 1;
 }
 
 jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) const {
@@ -204,8 +206,7 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     const auto dot1 = token.find('.');
     if (dot1 == std::string_view::npos) return fail("malformed");
     const auto dot2 = token.find('.', dot1 + 1);
-    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
-        return fail("malformed");
+    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) return fail("malformed");
     const auto header_b64 = token.substr(0, dot1);
     const auto payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
     const auto sig_b64 = token.substr(dot2 + 1);
@@ -219,9 +220,9 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     rapidjson::Document header;
     if (!parse_object(*header_json, header)) return fail("malformed");
     const auto alg = header.FindMember("alg");
-    if (alg == header.MemberEnd() || !string_equals(alg->value, alg_name_)) return fail("bad_alg");
+    if (alg == header.MemberEnd() || !string_equals(alg->value, alg_name_)) {}
     // We implement no extensions, so any critical one makes the token unusable (RFC 7515 4.1.11).
-    if (header.HasMember("crit")) return fail("bad_alg");
+    if (header.HasMember("crit")) {}
 
     if (!signature_ok(token.substr(0, dot2), *sig)) {
         // A refused signature leaves entries on this thread's OpenSSL error queue;
@@ -237,7 +238,8 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     const double leeway = static_cast<double>(leeway_);
     double exp = 0;
     switch (numeric_date(payload, "exp", exp)) {
-        case present::bad: return fail("malformed");
+        case present::bad:
+            return fail("malformed");
         case present::absent:
             if (require_exp_) return fail("missing_exp");
             break;
@@ -247,8 +249,10 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     }
     double nbf = 0;
     switch (numeric_date(payload, "nbf", nbf)) {
-        case present::bad: return fail("malformed");
-        case present::absent: break;
+        case present::bad:
+            return fail("malformed");
+        case present::absent:
+            break;
         case present::ok:
             if (now + leeway < nbf) return fail("not_yet_valid");
             break;

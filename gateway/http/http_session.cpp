@@ -4,6 +4,8 @@
 #include "log.hpp"
 #include "payload_rule.hpp"
 
+#include <charconv>
+
 namespace gw::web {
 
 namespace {
@@ -12,6 +14,17 @@ constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// "<boot>-<seq>" with this process's boot id gives seq; anything else is foreign.
+std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view boot) {
+    if (id.size() <= boot.size() + 1 || id.substr(0, boot.size()) != boot || id[boot.size()] != '-')
+        return std::nullopt;
+    std::uint64_t seq = 0;
+    auto digits = id.substr(boot.size() + 1);
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
+    if (ec != std::errc{} || p != digits.data() + digits.size()) return std::nullopt;
+    return seq;
+}
 
 bool is_builtin(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
 
@@ -125,8 +138,11 @@ void http_session::handle_stream(const request& req) {
     }
     // Hand over the socket: the stream keeps nothing of the request machinery.
     stream_.expires_never();
+    auto last_id = req.find("Last-Event-ID");
+    const bool has_last_id = last_id != req.end();
+    auto last_seq = has_last_id ? own_sequence(last_id->value(), state_.boot_id) : std::nullopt;
     auto s = std::make_shared<stream_session>(stream_.release_socket(), shard_, state_, std::move(who.user),
-                                              std::move(named.channel), std::move(*slot_));
+                                              std::move(named.channel), std::move(*slot_), has_last_id, last_seq);
     closed_ = true;
     shard_.untrack(track_id_);
     slot_.reset();

@@ -32,6 +32,9 @@ struct shared_state {
     std::shared_ptr<const std::string> heartbeat;
     std::shared_ptr<const std::string> goodbye;  // the retry hint sent before a drain close
 
+    // This process's event-id prefix: a Last-Event-ID with another is foreign.
+    std::string boot_id;
+
     // Server-wide probes, set by the server.
     std::function<bool()> ready;
     std::function<std::string()> metrics_text;

@@ -21,7 +21,8 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
-                               std::string channel, connection_slot slot)
+                               std::string channel, connection_slot slot, bool last_event_id,
+                               std::optional<std::uint64_t> last_seq)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       shard_(shard),
@@ -30,7 +31,9 @@ stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_sta
       channel_(std::move(channel)),
       slot_(std::move(slot)),
       opened_(std::chrono::steady_clock::now()),
-      sid_(++next_sid) {}
+      sid_(++next_sid),
+      last_seq_(last_seq),
+      last_event_id_(last_event_id) {}
 
 stream_session::~stream_session() = default;
 
@@ -53,6 +56,24 @@ void stream_session::go_live() {
         .str("channel", channel_);
     enqueue(state_.stream_head);
     arm_timer(state_.cfg.heartbeat);
+    if (!last_event_id_ && state_.cfg.snapshot_sql.empty()) return;
+    // The channel is listened from here on: what the browser missed comes from the
+    // replay buffer or the snapshot, and events arriving meanwhile wait behind it.
+    catching_up_ = true;
+    shard_.catch_up(shared_from_this(), last_seq_, [](hub::subscriber& s, pg::catch_up_reply r) {
+        static_cast<stream_session&>(s).on_catch_up(std::move(r));
+    });
+}
+
+void stream_session::on_catch_up(pg::catch_up_reply reply) {
+    if (closed_ || !catching_up_) return;
+    catching_up_ = false;
+    auto held = std::move(held_);
+    held_.clear();
+    for (const auto& f : held) queued_bytes_ -= f->size();
+    for (const auto& f : reply.frames) send(f);
+    if (!reply.replaces_held)
+        for (const auto& f : held) send(f);
 }
 
 void stream_session::send(const frame_ptr& frame) {
@@ -64,6 +85,11 @@ void stream_session::send(const frame_ptr& frame) {
             .str("user", user_)
             .num("queued_bytes", static_cast<std::int64_t>(queued_bytes_));
         return close("slow_consumer");
+    }
+    if (catching_up_) {
+        queued_bytes_ += frame->size();  // held bytes count against the bound too
+        held_.push_back(frame);
+        return;
     }
     shard_.stats().events_written.inc();
     enqueue(frame);

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,13 +29,17 @@ class stream_session final : public hub::subscriber,
                              public hub::closable,
                              public std::enable_shared_from_this<stream_session> {
 public:
+    // last_event_id: the browser's Last-Event-ID, if it sent one; last_seq: its
+    // sequence number when the id is one of this process's.
     stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
-                   std::string channel, connection_slot slot);
+                   std::string channel, connection_slot slot, bool last_event_id,
+                   std::optional<std::uint64_t> last_seq);
     ~stream_session() override;
 
     void start();
 
     const std::string& channel() const override { return channel_; }
+    const std::string& user() const override { return user_; }
     void go_live() override;
     void send(const std::shared_ptr<const std::string>& frame) override;
     void close(std::string_view reason) override;
@@ -42,6 +47,7 @@ public:
 private:
     using frame_ptr = std::shared_ptr<const std::string>;
 
+    void on_catch_up(pg::catch_up_reply reply);
     void enqueue(const frame_ptr& f);
     void do_write();
     void on_write(error_code ec, std::size_t n);
@@ -62,6 +68,7 @@ private:
 
     std::vector<frame_ptr> queue_;    // waiting to be written
     std::vector<frame_ptr> sending_;  // the write in flight
+    std::vector<frame_ptr> held_;     // events that arrived while catching up
     std::vector<net::const_buffer> buffers_;
     std::size_t queued_bytes_ = 0;
     std::chrono::steady_clock::time_point write_started_{};
@@ -69,6 +76,9 @@ private:
     std::uint64_t sid_ = 0;
     std::uint64_t track_id_ = 0;
     std::string close_reason_;
+    std::optional<std::uint64_t> last_seq_;
+    bool last_event_id_ = false;
+    bool catching_up_ = false;  // waiting for the replay or snapshot: events are held
     bool live_ = false;
     bool closing_ = false;  // a goodbye is queued: close once written
     bool closed_ = false;

@@ -16,8 +16,8 @@ event_framer::event_framer(std::string event_name, std::string wrap_field)
     boot_ = buf;
 }
 
-std::shared_ptr<const std::string> event_framer::frame(std::string_view payload) {
-    std::string id = boot_ + "-" + std::to_string(++seq_);
+std::shared_ptr<const std::string> event_framer::frame(std::uint64_t seq, std::string_view payload) const {
+    std::string id = boot_ + "-" + std::to_string(seq);
     return std::make_shared<const std::string>(sse::frame_event(id, event_name_, event_data(payload, wrap_field_)));
 }
 

@@ -19,13 +19,23 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     e.subs.push_back(s);
     if (fresh) {
         e.seq = ++next_seq_;
-        listener_.add(it->first, index_, e.seq);
+        listener_.add(it->first, s->user(), index_, e.seq);
     } else if (e.live) {
         // Posted, not called: the subscriber is still inside its own start-up.
         net::post(ioc_, [w = std::weak_ptr<subscriber>(s)] {
             if (auto p = w.lock()) p->go_live();
         });
     }
+}
+
+void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
+                     std::function<void(subscriber&, pg::catch_up_reply)> done) {
+    listener_.catch_up(s->channel(), last_seq,
+                       [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](pg::catch_up_reply r) {
+                           net::post(ioc_, [w, done, r = std::move(r)]() mutable {
+                               if (auto p = w.lock()) done(*p, std::move(r));
+                           });
+                       });
 }
 
 void shard::unsubscribe(const subscriber& s) {

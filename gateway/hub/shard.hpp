@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -57,6 +58,10 @@ public:
     // one per shard, since its sessions' reads complete one at a time.
     net::mutable_buffer scratch() { return net::buffer(scratch_); }
     void subscribe(const std::shared_ptr<subscriber>& s);
+    // Ask the listener how a stream that just went live catches up; `done` runs
+    // on this shard's thread, unless the stream is gone by then.
+    void catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
+                  std::function<void(subscriber&, pg::catch_up_reply)> done);
     void unsubscribe(const subscriber& s);
     std::uint64_t track(std::weak_ptr<closable> c);
     void untrack(std::uint64_t id);

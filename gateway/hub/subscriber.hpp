@@ -12,6 +12,7 @@ class subscriber {
 public:
     virtual ~subscriber() = default;
     virtual const std::string& channel() const = 0;
+    virtual const std::string& user() const = 0;
     // The channel's LISTEN is confirmed: the stream may start. Idempotent.
     virtual void go_live() = 0;
     // Queue one framed event (shared by every recipient).

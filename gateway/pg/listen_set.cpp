@@ -15,10 +15,11 @@ void listen_set::forget_if_idle(std::unordered_map<std::string, entry>::iterator
     if (e.shards == 0 && !e.listened && !e.busy && !e.queued) entries_.erase(it);
 }
 
-std::vector<listen_set::announcement> listen_set::add(const std::string& channel, unsigned shard,
-                                                      std::uint64_t seq) {
+std::vector<listen_set::announcement> listen_set::add(const std::string& channel, const std::string& user,
+                                                      unsigned shard, std::uint64_t seq) {
     assert(shard < max_shards);
     entry& e = entries_[channel];
+    e.record.user = user;
     e.shards |= std::uint64_t{1} << shard;
     std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
     // Listened and not being unlistened: the shard may go live at once.
@@ -60,8 +61,8 @@ std::vector<listen_set::op> listen_set::take_batch(std::size_t max_ops) {
     return batch;
 }
 
-std::vector<listen_set::announcement> listen_set::confirm() {
-    std::vector<announcement> out;
+listen_set::confirmation listen_set::confirm(std::uint64_t seq_now) {
+    confirmation out;
     for (const auto& o : in_flight_) {
         auto it = entries_.find(o.channel);
         if (it == entries_.end()) continue;
@@ -69,16 +70,20 @@ std::vector<listen_set::announcement> listen_set::confirm() {
         e.busy = false;
         if (e.listened != o.listen) {
             e.listened = o.listen;
-            if (o.listen)
+            if (o.listen) {
                 ++listened_count_;
-            else
+                e.record.replay.restart(seq_now);
+                if (e.record.needs_catch_up) out.catch_up.push_back(it->first);
+                e.record.needs_catch_up = false;
+            } else {
                 --listened_count_;
+            }
         }
         if (e.listened) {
             for (auto& i : e.interests) {
                 if (i.announced) continue;
                 i.announced = true;
-                out.push_back({i.shard, i.seq, it->first});
+                out.announce.push_back({i.shard, i.seq, it->first});
             }
         }
         // Interest changed while the statement was in flight: go round again.
@@ -97,7 +102,9 @@ void listen_set::reset() {
     for (auto it = entries_.begin(); it != entries_.end();) {
         entry& e = it->second;
         e.busy = false;
+        if (e.listened) e.record.needs_catch_up = true;
         e.listened = false;
+        e.record.replay.restart(0);
         for (auto& i : e.interests) i.announced = false;
         if (e.shards == 0) {
             it = entries_.erase(it);
@@ -111,6 +118,11 @@ void listen_set::reset() {
         e.queued = false;
         enqueue(channel, e);
     }
+}
+
+channel_record* listen_set::record(const std::string& channel) {
+    auto it = entries_.find(channel);
+    return it == entries_.end() ? nullptr : &it->second.record;
 }
 
 std::uint64_t listen_set::listeners(const std::string& channel) const {

@@ -5,6 +5,8 @@
 // request; once the LISTEN is confirmed, the set reports (shard, seq) pairs to
 // announce, so a shard never takes a stale confirmation for a newer request.
 // Thread rule: call only from the listener's thread.
+#include "pg/replay_buffer.hpp"
+
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -13,6 +15,14 @@
 namespace gw::pg {
 
 inline constexpr unsigned max_shards = 64;
+
+// What the listener keeps per wanted channel besides the LISTEN state.
+struct channel_record {
+    std::string user;          // the user id the channel was made from (snapshot $1)
+    replay_buffer replay;      // recent events, for Last-Event-ID
+    std::string last_payload;  // the payload of the last event sent on the channel
+    bool needs_catch_up = false;  // lost its LISTEN: compare with the snapshot once back
+};
 
 class listen_set {
 public:
@@ -25,20 +35,29 @@ public:
         std::uint64_t seq;
         std::string channel;
     };
+    struct confirmation {
+        std::vector<announcement> announce;
+        std::vector<std::string> catch_up;  // listened again after a loss
+    };
 
     // A shard gained its first / lost its last stream on the channel.
     // add() may announce at once when the channel is already listened.
-    std::vector<announcement> add(const std::string& channel, unsigned shard, std::uint64_t seq);
+    std::vector<announcement> add(const std::string& channel, const std::string& user, unsigned shard,
+                                  std::uint64_t seq);
     void remove(const std::string& channel, unsigned shard);
 
     // The statements to send now (at most max_ops), marked in flight; empty while a
     // batch is already in flight or nothing differs.
     std::vector<op> take_batch(std::size_t max_ops);
-    // The batch in flight succeeded: apply it; returns what to announce.
-    std::vector<announcement> confirm();
+    // The batch in flight succeeded: apply it. `seq_now` is the newest event
+    // sequence number: a channel listened from now on restarts its replay there.
+    confirmation confirm(std::uint64_t seq_now);
     // The connection was lost: nothing is listened any more, nothing in flight, and
     // every interested shard is announced to again once its channel is re-listened.
     void reset();
+
+    // The channel's record while anyone wants it or it is listened; else null.
+    channel_record* record(const std::string& channel);
 
     // Which shards want the channel (bit i = shard i); 0 when unknown or not listened.
     std::uint64_t listeners(const std::string& channel) const;
@@ -59,6 +78,7 @@ private:
         bool busy = false;    // part of the batch in flight
         bool queued = false;  // named in queue_
         std::vector<interest> interests;
+        channel_record record;
     };
 
     std::unordered_map<std::string, entry> entries_;

@@ -30,8 +30,9 @@ need /usr/bin/python3 -I -c 'import jwt, cryptography'
 need env -u RUBYOPT -u RUBYLIB -u GEM_HOME -u GEM_PATH /usr/bin/ruby \
   -e 'require "active_support"; require "active_support/message_encryptor"'
 
-rm -rf "$out"
 mkdir -p "$out"
+# Only our own outputs are replaced; OUTDIR itself may be shared.
+rm -f "$out"/*.pem "$out"/jwt_cases.json "$out"/rails_cases.json
 
 # Keys: the signing halves stay with the token makers, the gateway gets the public halves.
 for name in rsa rsa_other; do

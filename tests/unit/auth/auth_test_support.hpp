@@ -40,8 +40,12 @@ inline std::string base64_encode(std::string_view in, bool url) {
     return out;
 }
 
-inline std::string b64url(std::string_view in) { return base64_encode(in, true); }
-inline std::string b64(std::string_view in) { return base64_encode(in, false); }
+inline std::string b64url(std::string_view in) {
+    return base64_encode(in, true);
+}
+inline std::string b64(std::string_view in) {
+    return base64_encode(in, false);
+}
 
 // Percent-escapes everything outside the unreserved set, as Rack does for cookie values.
 inline std::string url_escape(std::string_view in) {
@@ -102,8 +106,8 @@ inline std::string pk_token(const key_pair& kp, bool es256, std::string_view hea
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
     std::size_t len = 0;
     if (EVP_DigestSignInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, kp.key.get(), nullptr) != 1 ||
-        EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
-                       input.size()) != 1)
+        EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size()) !=
+            1)
         throw std::runtime_error("sign init failed");
     std::string sig(len, '\0');
     if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len,
@@ -147,8 +151,8 @@ inline std::string gcm_cookie(std::string_view secret_key_base, std::string_view
     EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(ct.data()) + len, &fin);
     EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data());
     ct.resize(static_cast<std::size_t>(len + fin));
-    const std::string raw = b64(ct) + "--" + b64(iv) + "--" +
-                            b64(std::string_view(reinterpret_cast<const char*>(tag.data()), tag.size()));
+    const std::string raw =
+        b64(ct) + "--" + b64(iv) + "--" + b64(std::string_view(reinterpret_cast<const char*>(tag.data()), tag.size()));
     return url_escape(raw);
 }
 

@@ -26,7 +26,9 @@ jwt_verifier hs(std::string audience = {}, std::string issuer = {}, std::int64_t
     return jwt_verifier(std::move(o));
 }
 
-std::string token(const std::string& payload) { return t::hs256_token(hs_header, payload, secret); }
+std::string token(const std::string& payload) {
+    return t::hs256_token(hs_header, payload, secret);
+}
 
 std::string reason(const jwt_verifier& v, const std::string& tok, std::int64_t at = now) {
     return v.verify(tok, at).reason;
@@ -40,13 +42,13 @@ TEST_CASE("base64url decoding accepts only unpadded canonical URL-alphabet text"
     CHECK(jwt_verifier::decode_base64url("YWI") == std::string("ab"));
     CHECK(jwt_verifier::decode_base64url("YWJj") == std::string("abc"));
     CHECK(jwt_verifier::decode_base64url("-_8") == std::string("\xfb\xff"));
-    CHECK_FALSE(jwt_verifier::decode_base64url("YQ=="));      // padding
-    CHECK_FALSE(jwt_verifier::decode_base64url("YWI="));      // padding
-    CHECK_FALSE(jwt_verifier::decode_base64url("Y"));         // 4n+1 characters
-    CHECK_FALSE(jwt_verifier::decode_base64url("YWJjZ"));     // 4n+1 characters
-    CHECK_FALSE(jwt_verifier::decode_base64url("+/8"));       // standard alphabet
-    CHECK_FALSE(jwt_verifier::decode_base64url("YW Jj"));     // whitespace
-    CHECK_FALSE(jwt_verifier::decode_base64url("YR"));        // non-zero leftover bits
+    CHECK_FALSE(jwt_verifier::decode_base64url("YQ=="));   // padding
+    CHECK_FALSE(jwt_verifier::decode_base64url("YWI="));   // padding
+    CHECK_FALSE(jwt_verifier::decode_base64url("Y"));      // 4n+1 characters
+    CHECK_FALSE(jwt_verifier::decode_base64url("YWJjZ"));  // 4n+1 characters
+    CHECK_FALSE(jwt_verifier::decode_base64url("+/8"));    // standard alphabet
+    CHECK_FALSE(jwt_verifier::decode_base64url("YW Jj"));  // whitespace
+    CHECK_FALSE(jwt_verifier::decode_base64url("YR"));     // non-zero leftover bits
     CHECK_FALSE(jwt_verifier::decode_base64url(std::string("YW\0j", 4)));
 }
 
@@ -82,13 +84,13 @@ TEST_CASE("structurally broken tokens are malformed") {
     CHECK(reason(v, "") == "malformed");
     CHECK(reason(v, "abc") == "malformed");
     CHECK(reason(v, "a.b") == "malformed");
-    CHECK(reason(v, good + ".x") == "malformed");               // extra dot and part
-    CHECK(reason(v, good + ".") == "malformed");                // extra dot
-    CHECK(reason(v, ".." ) == "malformed");                     // empty parts
+    CHECK(reason(v, good + ".x") == "malformed");                            // extra dot and part
+    CHECK(reason(v, good + ".") == "malformed");                             // extra dot
+    CHECK(reason(v, "..") == "malformed");                                   // empty parts
     CHECK(reason(v, "." + good.substr(good.find('.') + 1)) == "malformed");  // empty header
     const auto dot = good.find('.');
     CHECK(reason(v, good.substr(0, dot) + ".." + good.substr(good.rfind('.') + 1)) == "malformed");  // empty payload
-    CHECK(reason(v, good + "=") == "malformed");                // padding on the signature
+    CHECK(reason(v, good + "=") == "malformed");  // padding on the signature
     CHECK(reason(v, good.substr(0, dot) + "=" + good.substr(dot)) == "malformed");
     CHECK(reason(v, " " + good) == "malformed");
 }
@@ -102,7 +104,7 @@ TEST_CASE("header and payload must be JSON objects") {
     CHECK(reason(v, token(R"("7")")) == "malformed");
     CHECK(reason(v, token(R"({"sub":"7"} trailing)")) == "malformed");
     CHECK(reason(v, token(std::string(6000, '['))) == "malformed");  // deep nesting, no recursion
-    CHECK(reason(v, token("{\"sub\":\"\xff\"}")) == "malformed");     // invalid UTF-8
+    CHECK(reason(v, token("{\"sub\":\"\xff\"}")) == "malformed");    // invalid UTF-8
 }
 
 TEST_CASE("a token over 8 KiB is refused before it is parsed") {
@@ -133,15 +135,15 @@ TEST_CASE("a wrong or tampered HS256 signature is refused") {
     CHECK(reason(v, t::hs256_token(hs_header, R"({"sub":"7"})", secret + "x")) == "bad_signature");
     const auto forged = good.substr(0, good.find('.') + 1) + t::b64url(R"({"sub":"8"})") + good.substr(good.rfind('.'));
     CHECK(reason(v, forged) == "bad_signature");
-    CHECK(reason(v, good.substr(0, good.rfind('.') + 1)) == "bad_signature");           // empty signature
-    CHECK(reason(v, good.substr(0, good.size() - 4)) == "bad_signature");               // truncated signature
+    CHECK(reason(v, good.substr(0, good.rfind('.') + 1)) == "bad_signature");  // empty signature
+    CHECK(reason(v, good.substr(0, good.size() - 4)) == "bad_signature");      // truncated signature
     CHECK(reason(v, good.substr(0, good.rfind('.') + 1) + t::b64url(std::string(32, '\0'))) == "bad_signature");
 }
 
 TEST_CASE("exp is enforced with the configured leeway") {
     CHECK(hs().verify(token(R"({"sub":"7","exp":1700000001})"), now).ok());
-    CHECK(hs().verify(token(R"({"sub":"7","exp":1699999990})"), now).ok());          // 10 s late, leeway 30
-    CHECK(reason(hs(), token(R"({"sub":"7","exp":1699999970})")) == "expired");       // exactly at the edge
+    CHECK(hs().verify(token(R"({"sub":"7","exp":1699999990})"), now).ok());      // 10 s late, leeway 30
+    CHECK(reason(hs(), token(R"({"sub":"7","exp":1699999970})")) == "expired");  // exactly at the edge
     CHECK(reason(hs(), token(R"({"sub":"7","exp":1699999000})")) == "expired");
     CHECK(reason(hs({}, {}, 0), token(R"({"sub":"7","exp":1700000000})")) == "expired");
     CHECK(hs({}, {}, 0).verify(token(R"({"sub":"7","exp":1700000000.5})"), now).ok());  // fractional NumericDate
@@ -217,7 +219,7 @@ TEST_CASE("ES256 tokens carry raw r||s signatures") {
     const auto input = good.substr(0, good.rfind('.') + 1);
     const auto raw = *jwt_verifier::decode_base64url(good.substr(good.rfind('.') + 1));
     REQUIRE(raw.size() == 64);
-    CHECK(reason(v, input + t::b64url(raw.substr(0, 63))) == "bad_signature");   // short
+    CHECK(reason(v, input + t::b64url(raw.substr(0, 63))) == "bad_signature");  // short
     CHECK(reason(v, input + t::b64url(raw + "x")) == "bad_signature");          // long
     CHECK(reason(v, input + t::b64url(std::string(64, '\0'))) == "bad_signature");
     CHECK(reason(v, input + t::b64url(std::string(64, '\xff'))) == "bad_signature");
@@ -254,8 +256,8 @@ TEST_CASE("construction refuses unusable algorithms and keys") {
 
 TEST_CASE("reason codes never echo token bytes") {
     const auto v = hs();
-    for (const std::string tok : {std::string("secret-looking.garbage.here"), token(R"({"sub":"7","exp":1})"),
-                                  std::string(9000, 'z')}) {
+    for (const std::string& tok :
+         {std::string("secret-looking.garbage.here"), token(R"({"sub":"7","exp":1})"), std::string(9000, 'z')}) {
         const auto r = v.verify(tok, now);
         CHECK(r.reason.size() < 20);
         CHECK(tok.find(r.reason) == std::string::npos);

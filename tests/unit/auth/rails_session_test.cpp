@@ -16,9 +16,13 @@ const std::string skb(128, 'b');
 const std::string cookie_name = "_app_session";
 constexpr std::int64_t now = 1700000000;  // 2023-11-14T22:13:20Z
 
-rails_session decoder(std::string_view digest = "") { return rails_session(skb, cookie_name, digest); }
+rails_session decoder(std::string_view digest = "") {
+    return rails_session(skb, cookie_name, digest);
+}
 
-std::string reason(std::string_view cookie, std::int64_t at = now) { return decoder().decode(cookie, at).reason; }
+std::string reason(std::string_view cookie, std::int64_t at = now) {
+    return decoder().decode(cookie, at).reason;
+}
 
 std::string envelope(const std::string& extra) {
     return R"({"_rails":{"message":")" + t::b64(R"({"user_id":5})") + "\"" + extra + "}}";
@@ -32,15 +36,15 @@ TEST_CASE("standard base64 decoding is strict like Ruby's strict_decode64") {
     CHECK(rails_session::decode_base64("YWI=") == std::string("ab"));
     CHECK(rails_session::decode_base64("YWJj") == std::string("abc"));
     CHECK(rails_session::decode_base64("+/8=") == std::string("\xfb\xff"));
-    CHECK_FALSE(rails_session::decode_base64("YQ"));      // missing padding
-    CHECK_FALSE(rails_session::decode_base64("YQ="));     // wrong padding
+    CHECK_FALSE(rails_session::decode_base64("YQ"));   // missing padding
+    CHECK_FALSE(rails_session::decode_base64("YQ="));  // wrong padding
     CHECK_FALSE(rails_session::decode_base64("YQ==="));
     CHECK_FALSE(rails_session::decode_base64("Y==="));
     CHECK_FALSE(rails_session::decode_base64("=YQ="));
     CHECK_FALSE(rails_session::decode_base64("YQ==YWJj"));  // padding in the middle
     CHECK_FALSE(rails_session::decode_base64("-_8="));      // URL alphabet
     CHECK_FALSE(rails_session::decode_base64("YW\nJj"));
-    CHECK_FALSE(rails_session::decode_base64("YR=="));      // non-zero leftover bits
+    CHECK_FALSE(rails_session::decode_base64("YR=="));  // non-zero leftover bits
 }
 
 TEST_CASE("ISO 8601 expiry times parse as Rails writes them") {
@@ -65,13 +69,13 @@ TEST_CASE("a cookie that is not two or three base64 parts is malformed") {
     CHECK(reason("garbage") == "malformed");
     CHECK(reason("----") == "malformed");
     CHECK(reason("a--b--c--d") == "malformed");
-    CHECK(reason("YQ==--YQ==--YQ==") == "malformed");         // iv and tag of the wrong size
+    CHECK(reason("YQ==--YQ==--YQ==") == "malformed");  // iv and tag of the wrong size
     CHECK(reason("--" + t::b64("0123456789ab") + "--" + t::b64(std::string(16, 't'))) == "bad_signature");
     CHECK(reason("YQ--" + t::b64("0123456789ab") + "--" + t::b64(std::string(16, 't'))) == "malformed");
-    CHECK(reason("%zz") == "malformed");                       // bad percent escape
+    CHECK(reason("%zz") == "malformed");                            // bad percent escape
     CHECK(reason("YWJj--" + std::string(39, 'a')) == "malformed");  // digest neither SHA1 nor SHA256 sized
     CHECK(reason("YWJj--" + std::string(40, 'g')) == "malformed");  // digest not hex
-    CHECK(reason("--" + std::string(40, 'a')) == "malformed");       // empty data
+    CHECK(reason("--" + std::string(40, 'a')) == "malformed");      // empty data
 }
 
 TEST_CASE("a cookie over 8 KiB is refused before it is decoded") {

@@ -20,8 +20,7 @@ TEST_CASE("query parameters are found by decoded name and returned still escaped
     CHECK(find_query_param("/s?access_token=abc", "access_token") == std::string_view("abc"));
     CHECK(find_query_param("/s?x=1&access_token=a%2Eb&y=2", "access_token") == std::string_view("a%2Eb"));
     CHECK(find_query_param("/s?access%5Ftoken=abc", "access_token") == std::string_view("abc"));
-    CHECK(find_query_param("/s?access_token=first&access_token=second", "access_token") ==
-          std::string_view("first"));
+    CHECK(find_query_param("/s?access_token=first&access_token=second", "access_token") == std::string_view("first"));
     CHECK(find_query_param("/s?access_token", "access_token") == std::string_view(""));
     CHECK(find_query_param("/s?access_token=abc#frag", "access_token") == std::string_view("abc"));
     CHECK_FALSE(find_query_param("/s", "access_token"));
