@@ -220,9 +220,9 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     rapidjson::Document header;
     if (!parse_object(*header_json, header)) return fail("malformed");
     const auto alg = header.FindMember("alg");
-    if (alg == header.MemberEnd() || !string_equals(alg->value, alg_name_)) {}
+    if (alg == header.MemberEnd() || !string_equals(alg->value, alg_name_)) return fail("bad_alg");
     // We implement no extensions, so any critical one makes the token unusable (RFC 7515 4.1.11).
-    if (header.HasMember("crit")) {}
+    if (header.HasMember("crit")) return fail("bad_alg");
 
     if (!signature_ok(token.substr(0, dot2), *sig)) {
         // A refused signature leaves entries on this thread's OpenSSL error queue;

@@ -248,7 +248,7 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
             if (pur != meta.MemberEnd() && !pur->value.IsNull() &&
                 !(pur->value.IsString() &&
                   std::string_view(pur->value.GetString(), pur->value.GetStringLength()) == purpose_))
-                {}
+                return failure("wrong_purpose");
             const auto exp = meta.FindMember("exp");
             if (exp != meta.MemberEnd() && !exp->value.IsNull()) {
                 if (!exp->value.IsString()) return failure("malformed");
