@@ -2,14 +2,17 @@
 # A throwaway PostgreSQL 15 cluster for tests and local runs.
 #   scripts/tmp-postgres.sh start DIR  -> prints postgresql://postgres@127.0.0.1:PORT/postgres
 #   scripts/tmp-postgres.sh stop DIR   -> stops the cluster and removes DIR
+#   scripts/tmp-postgres.sh down DIR [fast|immediate] -> stops the server, keeps the cluster
+#   scripts/tmp-postgres.sh up DIR     -> starts it again on the same port
 # As root, the server runs as the `postgres` system user (PostgreSQL refuses root).
 set -euo pipefail
 
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-usage() { echo "usage: $0 start|stop DIR" >&2; exit 2; }
-[[ $# -eq 2 ]] || usage
+usage() { echo "usage: $0 start|stop|up DIR, or down DIR [fast|immediate]" >&2; exit 2; }
+[[ $# -eq 2 || ( $# -eq 3 && $1 == down ) ]] || usage
 cmd=$1
 dir=$2
+mode=${3:-fast}
 
 if [[ $(id -u) -eq 0 ]]; then
   as_pg=(runuser -u postgres --)
@@ -43,9 +46,9 @@ start() {
   local port attempt
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
+    echo "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" >"$dir/server.opts"
     if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" \
-        start >/dev/null; then
+        -o "$(cat "$dir/server.opts")" start >/dev/null; then
       echo "postgresql://postgres@127.0.0.1:$port/postgres"
       return 0
     fi
@@ -63,8 +66,19 @@ stop() {
   rm -rf "$dir"
 }
 
+down() {
+  "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null
+}
+
+up() {
+  "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "$(cat "$dir/server.opts")" start >/dev/null
+}
+
 case $cmd in
   start) start ;;
   stop) stop ;;
+  down) down ;;
+  up) up ;;
   *) usage ;;
 esac

@@ -191,6 +191,20 @@ std::string server::render_metrics() const {
     m.sample("pg_reconnects_total", static_cast<double>(pg.reconnects.value()));
     m.header("pg_failures_total", "counter", "LISTEN connection attempts or connections that failed.");
     m.sample("pg_failures_total", static_cast<double>(pg.failures.value()));
+    m.header("replays_total", "counter", "Reconnects answered from the replay buffer (Last-Event-ID).");
+    m.sample("replays_total", static_cast<double>(pg.replays.value()));
+    m.header("snapshots_total", "counter", "Snapshot events sent (on subscribe, or catching a channel up).");
+    m.sample("snapshots_total", static_cast<double>(pg.snapshots.value()));
+    m.header("catch_ups_total", "counter", "Channels compared with the snapshot after the LISTEN connection came back.");
+    m.sample("catch_ups_total", static_cast<double>(pg.catch_ups.value()));
+    if (const auto* q = listener_->snapshot_stats()) {
+        m.header("snapshot_queries_total", "counter", "Snapshot queries answered.");
+        m.sample("snapshot_queries_total", static_cast<double>(q->queries.value()));
+        m.header("snapshot_failures_total", "counter", "Snapshot queries that failed or timed out.");
+        m.sample("snapshot_failures_total", static_cast<double>(q->failures.value()));
+        m.header("snapshot_reconnects_total", "counter", "Snapshot connections re-established.");
+        m.sample("snapshot_reconnects_total", static_cast<double>(q->reconnects.value()));
+    }
     m.header("ready", "gauge", "1 while /readyz answers 200.");
     m.sample("ready", (listener_->ready() && !state_.draining.load()) ? 1.0 : 0.0);
     m.header("auth_failures_total", "counter", "Stream requests refused by identity checks, by reason.");

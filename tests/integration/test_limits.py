@@ -1,0 +1,126 @@
+"""Limits and bad clients get the right answer and never harm the other streams:
+slow readers, too many connections or streams, slow or huge request headers."""
+import socket
+import time
+import unittest
+
+import harness
+
+
+def setUpModule():
+    harness.start_postgres()
+
+
+def raw_request(port, data, timeout=10):
+    """Sends bytes, returns everything the gateway answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
+    def test_a_client_that_stops_reading_is_closed_and_others_get_every_event(self):
+        gw = self.gateway("--heartbeat", "600", "--max-queue-bytes", "65536")
+        normal = self.stream(gw, 10)
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", gw.port))
+        self.addCleanup(stuck.close)
+        stuck.sendall(b"GET /authy/live_status HTTP/1.1\r\nHost: x\r\nX-User-Id: 9\r\n"
+                      b"X-Gateway-Secret: " + harness.SECRET.encode() + b"\r\n\r\n")
+        gw.wait_metric("sse_gateway_channels_listened", 2)
+        # ~7 MB for the stuck client: more than every socket buffer on the way.
+        for batch in range(5):
+            self.pg.execute("SELECT pg_notify('user_9', repeat('x', 7000) || g) FROM generate_series(1, 200) g")
+            self.pg.notify("user_10", f"n{batch}")
+        for batch in range(5):
+            self.assertEqual(normal.next_event()["data"], f'{{"status":"n{batch}"}}')
+        gw.wait_log(lambda l: l.get("msg") == "stream close" and l.get("reason") == "slow_consumer", 20,
+                    "the slow consumer to be closed")
+        self.assertEqual(gw.metric("sse_gateway_slow_consumer_closes_total"), 1)
+        self.pg.notify("user_10", "after")
+        self.assertEqual(normal.next_event()["data"], '{"status":"after"}')
+
+
+class LimitsTest(harness.GatewayTestCase, unittest.TestCase):
+    def test_over_max_connections_gets_503_with_retry_after(self):
+        gw = self.gateway("--heartbeat", "600", "--max-connections", "2")
+        a = self.stream(gw, 1)
+        b = self.stream(gw, 2)
+        status, headers, body = gw.get("/healthz")
+        self.assertEqual(status, 503)
+        self.assertIn("retry-after", headers)
+        self.assertIn(b'"over_capacity"', body)
+        self.pg.notify("user_1", "still")
+        self.assertEqual(a.next_event()["data"], '{"status":"still"}')
+        b.close()
+        # Capacity comes back as soon as the gateway notices b has gone.
+        harness.wait_until(lambda: gw.get("/healthz")[0] == 200, 10, "a free connection slot")
+
+    def test_more_streams_per_user_than_allowed_get_429(self):
+        gw = self.gateway("--heartbeat", "600", "--max-streams-per-user", "2")
+        a = self.stream(gw, 3)
+        self.stream(gw, 3)
+        third = gw.stream(3)
+        self.addCleanup(third.close)
+        self.assertEqual(third.status, 429)
+        self.assertIn(b"too_many_streams", third.raw_bytes())
+        other = self.stream(gw, 4)  # another user is not affected
+        self.assertEqual(other.status, 200)
+        self.pg.notify("user_3", "ok")
+        self.assertEqual(a.next_event()["data"], '{"status":"ok"}')
+
+    def test_a_client_trickling_its_headers_is_cut_at_the_header_timeout(self):
+        gw = self.gateway("--heartbeat", "600", "--header-timeout", "2")
+        live = self.stream(gw, 5)
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        self.addCleanup(s.close)
+        started = time.monotonic()
+        closed = False
+        for ch in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                s.sendall(bytes([ch]))
+            except OSError:
+                closed = True
+                break
+            s.settimeout(0.2)
+            try:
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                pass
+            if time.monotonic() - started > 8:
+                break
+        self.assertTrue(closed, "the trickling client was never cut")
+        self.assertLess(time.monotonic() - started, 8)
+        self.pg.notify("user_5", "unharmed")
+        self.assertEqual(live.next_event()["data"], '{"status":"unharmed"}')
+
+    def test_oversized_headers_get_431(self):
+        gw = self.gateway("--heartbeat", "600")
+        live = self.stream(gw, 6)
+        answer = raw_request(gw.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"b" * 10000 + b"\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:80])
+        self.assertIn(b"header_too_large", answer)
+        self.pg.notify("user_6", "unharmed")
+        self.assertEqual(live.next_event()["data"], '{"status":"unharmed"}')
+
+    def test_malformed_http_gets_400_and_a_json_body(self):
+        gw = self.gateway("--heartbeat", "600")
+        answer = raw_request(gw.port, b"GARBAGE\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:80])
+        self.assertIn(b'"error":"bad_request"', answer)
+
+
+if __name__ == "__main__":
+    unittest.main()
