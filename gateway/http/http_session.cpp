@@ -90,7 +90,11 @@ void http_session::on_read(error_code ec) {
 void http_session::handle() {
     const request& req = parser_->get();
     const auto path = path_of(req.target());
+    cors_origin_.clear();
     if (path == state_.cfg.stream_path) {
+        if (auto origin = req.find(http::field::origin); origin != req.end() && state_.cors_allows(origin->value()))
+            cors_origin_ = std::string(origin->value());
+        if (req.method() == http::verb::options) return handle_preflight(req);
         if (req.method() != http::verb::get)
             return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
         return handle_stream(req);
@@ -141,12 +145,30 @@ void http_session::handle_stream(const request& req) {
     auto last_id = req.find("Last-Event-ID");
     const bool has_last_id = last_id != req.end();
     auto last_seq = has_last_id ? own_sequence(last_id->value(), state_.boot_id) : std::nullopt;
+    auto head = cors_origin_.empty() ? state_.stream_head
+                                     : std::make_shared<const std::string>(stream_head_text(state_.cfg, cors_origin_));
     auto s = std::make_shared<stream_session>(stream_.release_socket(), shard_, state_, std::move(who.user),
-                                              std::move(named.channel), std::move(*slot_), has_last_id, last_seq);
+                                              std::move(named.channel), std::move(*slot_), has_last_id, last_seq,
+                                              std::move(head));
     closed_ = true;
     shard_.untrack(track_id_);
     slot_.reset();
     s->start();
+}
+
+void http_session::handle_preflight(const request& req) {
+    if (state_.cfg.cors_origins.empty())
+        return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
+    if (cors_origin_.empty()) {
+        state_.count_refusal("403", "cors_origin");
+        return refuse(http::status::forbidden, "forbidden_origin", "origin not allowed", req.keep_alive());
+    }
+    res_ = std::make_shared<response>(http::status::no_content, 11);
+    res_->set(http::field::server, "sse-gateway");
+    res_->set(http::field::access_control_allow_methods, "GET, OPTIONS");
+    res_->set(http::field::access_control_allow_headers, "Authorization, Last-Event-ID, Cache-Control");
+    res_->set(http::field::access_control_max_age, "600");
+    send(req.keep_alive());
 }
 
 void http_session::refuse(http::status status, std::string_view code, std::string_view message, bool keep_alive) {
@@ -158,10 +180,21 @@ void http_session::reply(http::status status, std::string body, std::string_view
     res_->set(http::field::server, "sse-gateway");
     res_->set(http::field::content_type, content_type);
     res_->set(http::field::cache_control, "no-store");
-    if (status == http::status::method_not_allowed) res_->set(http::field::allow, "GET");
+    if (status == http::status::method_not_allowed)
+        res_->set(http::field::allow, cors_origin_.empty() && state_.cfg.cors_origins.empty() ? "GET" : "GET, OPTIONS");
     if (status == http::status::service_unavailable) res_->set(http::field::retry_after, "5");
-    res_->keep_alive(keep_alive);
     res_->body() = std::move(body);
+    send(keep_alive);
+}
+
+void http_session::send(bool keep_alive) {
+    if (!cors_origin_.empty()) {
+        // The browser may read refusals too (and tell a 401 from a network error).
+        res_->set(http::field::access_control_allow_origin, cors_origin_);
+        res_->set(http::field::access_control_allow_credentials, "true");
+        res_->set(http::field::vary, "Origin");
+    }
+    res_->keep_alive(keep_alive);
     res_->prepare_payload();
     stream_.expires_after(state_.cfg.header_timeout);
     http::async_write(stream_, *res_, [self = shared_from_this(), keep_alive](error_code ec, std::size_t) {

@@ -30,8 +30,10 @@ private:
     void on_read(error_code ec);
     void handle();
     void handle_stream(const request& req);
+    void handle_preflight(const request& req);
     void reply(http::status status, std::string body, std::string_view content_type, bool keep_alive);
     void refuse(http::status status, std::string_view code, std::string_view message, bool keep_alive = true);
+    void send(bool keep_alive);
     void on_write(error_code ec, bool keep_alive);
     void finish();
 
@@ -43,6 +45,7 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<response> res_;
+    std::string cors_origin_;  // the request's Origin when --cors-origins allows it
     std::uint64_t track_id_ = 0;
     bool closed_ = false;
 };

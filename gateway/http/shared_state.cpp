@@ -6,26 +6,36 @@ namespace gw::web {
 
 namespace {
 
-std::string stream_head_text(const config& c) {
+}  // namespace
+
+std::string stream_head_text(const config& c, std::string_view cors_origin) {
     std::string head =
         "HTTP/1.1 200 OK\r\n"
         "Content-Type: text/event-stream\r\n"
         "Cache-Control: no-cache\r\n"
         "X-Accel-Buffering: no\r\n"
         // No Content-Length and no chunking: the body ends when the connection does.
-        "Connection: close\r\n"
-        "\r\n";
+        "Connection: close\r\n";
+    if (!cors_origin.empty()) {
+        head.append("Access-Control-Allow-Origin: ").append(cors_origin).append("\r\n");
+        head.append("Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    }
+    head.append("\r\n");
     return head + sse::preamble(c.retry);
 }
 
-}  // namespace
+bool shared_state::cors_allows(std::string_view origin) const {
+    for (const auto& o : cfg.cors_origins)
+        if (o == origin) return true;
+    return false;
+}
 
 shared_state::shared_state(const config& c)
     : cfg(c),
       auth(c),
       namer(c.channel_template, c.user_pattern),
       users(c.max_streams_per_user),
-      stream_head(std::make_shared<const std::string>(stream_head_text(c))),
+      stream_head(std::make_shared<const std::string>(stream_head_text(c, {}))),
       heartbeat(std::make_shared<const std::string>(sse::heartbeat)),
       goodbye(std::make_shared<const std::string>("retry: " + std::to_string(c.retry.count()) + "\n\n")) {}
 

@@ -35,6 +35,9 @@ struct shared_state {
     // This process's event-id prefix: a Last-Event-ID with another is foreign.
     std::string boot_id;
 
+    // True when the Origin is one of --cors-origins (exact match).
+    bool cors_allows(std::string_view origin) const;
+
     // Server-wide probes, set by the server.
     std::function<bool()> ready;
     std::function<std::string()> metrics_text;
@@ -50,6 +53,10 @@ private:
     mutable std::mutex refusals_mutex_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> refusals_;
 };
+
+// The status line, headers and preamble of a stream; with a CORS origin, the
+// headers that let that origin read it with credentials.
+std::string stream_head_text(const config& c, std::string_view cors_origin);
 
 // Holds one unit of the connection gauge for as long as it lives; moves with the
 // socket from the HTTP session to the stream.

@@ -22,7 +22,7 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 
 stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
                                std::string channel, connection_slot slot, bool last_event_id,
-                               std::optional<std::uint64_t> last_seq)
+                               std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head)
     : socket_(std::move(socket)),
       timer_(socket_.get_executor()),
       shard_(shard),
@@ -33,6 +33,7 @@ stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_sta
       opened_(std::chrono::steady_clock::now()),
       sid_(++next_sid),
       last_seq_(last_seq),
+      head_(std::move(head)),
       last_event_id_(last_event_id) {}
 
 stream_session::~stream_session() = default;
@@ -54,7 +55,8 @@ void stream_session::go_live() {
         .str("user", user_)
         .str("route", state_.cfg.stream_path)
         .str("channel", channel_);
-    enqueue(state_.stream_head);
+    enqueue(head_);
+    head_.reset();
     arm_timer(state_.cfg.heartbeat);
     if (!last_event_id_ && state_.cfg.snapshot_sql.empty()) return;
     // The channel is listened from here on: what the browser missed comes from the

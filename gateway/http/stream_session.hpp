@@ -33,7 +33,7 @@ public:
     // sequence number when the id is one of this process's.
     stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
                    std::string channel, connection_slot slot, bool last_event_id,
-                   std::optional<std::uint64_t> last_seq);
+                   std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head);
     ~stream_session() override;
 
     void start();
@@ -77,6 +77,7 @@ private:
     std::uint64_t track_id_ = 0;
     std::string close_reason_;
     std::optional<std::uint64_t> last_seq_;
+    std::shared_ptr<const std::string> head_;  // the shared head, or this origin's CORS one
     bool last_event_id_ = false;
     bool catching_up_ = false;  // waiting for the replay or snapshot: events are held
     bool live_ = false;
