@@ -72,6 +72,11 @@ void set_text_line(std::string& field, const std::string& flag, const std::strin
     field = v;
 }
 
+void set_channel(std::string& field, const std::string& flag, const std::string& v) {
+    if (v.empty() || v.size() > 63 || !sse::is_single_line(v)) bad(flag, "must be a channel name of 1 to 63 bytes");
+    field = v;
+}
+
 void set_path(config& c, const std::string& flag, const std::string& v) {
     if (v.empty() || v.front() != '/' || v.find_first_of("?# \r\n") != std::string::npos)
         bad(flag, "must be an absolute path without query, e.g. /authy/live_status");
@@ -99,6 +104,15 @@ const option options[] = {
      GW_SET(c.heartbeat = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
     {"retry-ms", "MS", "2000", "reconnect delay hinted to browsers in the retry: line",
      GW_SET(c.retry = std::chrono::milliseconds(to_uint<unsigned>(f, v, 0, 3600000)))},
+    {"channel-mode", "MODE", "per-user",
+     "per-user: LISTEN on each user's channel; shared: LISTEN on --shared-channel only, user id in the payload",
+     GW_SET(if (v != "per-user" && v != "shared") bad(f, "must be per-user or shared"); c.channel_mode = v)},
+    {"shared-channel", "NAME", "sse_gateway_events", "the one channel apps NOTIFY in shared mode",
+     GW_SET(set_channel(c.shared_channel, f, v))},
+    {"shared-user-field", "NAME", "user", "JSON field of a shared-mode payload that names the user",
+     GW_SET(set_text_line(c.shared_user_field, f, v))},
+    {"broadcast-channel", "NAME", "none", "channel whose events reach every stream of the route",
+     GW_SET(set_channel(c.broadcast_channel, f, v))},
     {"auth", "MODES", "proxy-header", "comma list of proxy-header, jwt, rails-session, tried in order",
      GW_SET(c.auth_modes = to_list(v))},
     {"proxy-header", "NAME", "X-User-Id", "header naming the user (proxy-header mode)",

@@ -35,6 +35,11 @@ struct config {
     std::string user_pattern = "^[0-9]{1,20}$";
     std::chrono::seconds heartbeat{15};
     std::chrono::milliseconds retry{2000};
+    // channel modes
+    std::string channel_mode = "per-user";  // or "shared"
+    std::string shared_channel = "sse_gateway_events";
+    std::string shared_user_field = "user";
+    std::string broadcast_channel;  // empty: none
 
     // identity
     std::vector<std::string> auth_modes{"proxy-header"};

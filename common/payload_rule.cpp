@@ -35,6 +35,17 @@ std::string event_data(std::string_view payload, std::string_view wrap_field) {
     return {sb.GetString(), sb.GetSize()};
 }
 
+std::optional<std::string> user_in_payload(std::string_view payload, std::string_view field) {
+    rapidjson::Document doc;
+    doc.Parse(payload.data(), payload.size());
+    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+    auto it = doc.FindMember(rapidjson::Value(rapidjson::StringRef(field.data(), field.size())));
+    if (it == doc.MemberEnd()) return std::nullopt;
+    if (it->value.IsString()) return std::string(it->value.GetString(), it->value.GetStringLength());
+    if (it->value.IsUint64()) return std::to_string(it->value.GetUint64());
+    return std::nullopt;
+}
+
 std::string error_body(std::string_view code, std::string_view message) {
     rapidjson::StringBuffer sb;
     rapidjson::Writer<rapidjson::StringBuffer> w(sb);

@@ -2,6 +2,7 @@
 
 #include "http/http_session.hpp"
 #include "log.hpp"
+#include "payload_rule.hpp"
 
 #include <csignal>
 
@@ -46,6 +47,16 @@ server::server(config cfg)
     ls.snapshot_timeout = cfg_.snapshot_timeout;
     ls.replay_size = cfg_.replay_size;
     ls.replay_age = cfg_.replay_age;
+    if (cfg_.channel_mode == "shared") ls.shared_channel = cfg_.shared_channel;
+    ls.broadcast_channel = cfg_.broadcast_channel;
+    ls.shards = cfg_.threads;
+    hooks.route_shared = [this](std::string_view payload) -> std::optional<std::string> {
+        auto user = user_in_payload(payload, cfg_.shared_user_field);
+        if (!user) return std::nullopt;
+        auto named = state_.namer.name(*user);
+        if (!named.ok()) return std::nullopt;
+        return std::move(named.channel);
+    };
     listener_ = std::make_unique<pg::listener>(pg_ioc_, std::move(ls), std::move(hooks));
     state_.boot_id = framer_.boot_id();
     for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i, *listener_));

@@ -58,6 +58,10 @@ void shard::untrack(std::uint64_t id) { tracked_.erase(id); }
 void shard::post_deliver(std::vector<pg::delivery> batch) {
     net::post(ioc_, [this, batch = std::move(batch)] {
         for (const auto& d : batch) {
+            if (d.channel.empty()) {
+                broadcast(d.frame);
+                continue;
+            }
             auto it = channels_.find(d.channel);
             if (it == channels_.end()) continue;
             // Copy out first: send() may close a slow stream, which edits the list.
@@ -66,6 +70,14 @@ void shard::post_deliver(std::vector<pg::delivery> batch) {
                 if (auto s = w.lock()) s->send(d.frame);
         }
     });
+}
+
+void shard::broadcast(const pg::frame_ptr& frame) {
+    std::vector<std::shared_ptr<subscriber>> all;
+    for (auto& [channel, e] : channels_)
+        for (const auto& w : e.subs)
+            if (auto s = w.lock()) all.push_back(std::move(s));
+    for (const auto& s : all) s->send(frame);
 }
 
 void shard::post_announce(std::vector<pg::listen_set::announcement> live) {

@@ -76,6 +76,8 @@ public:
     void post_close_all();
 
 private:
+    void broadcast(const pg::frame_ptr& frame);
+
     struct channel_entry {
         std::vector<std::weak_ptr<subscriber>> subs;
         std::uint64_t seq = 0;  // this shard's latest LISTEN request for the channel

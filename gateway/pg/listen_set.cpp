@@ -12,16 +12,28 @@ void listen_set::enqueue(const std::string& channel, entry& e) {
 
 void listen_set::forget_if_idle(std::unordered_map<std::string, entry>::iterator it) {
     const entry& e = it->second;
-    if (e.shards == 0 && !e.listened && !e.busy && !e.queued) entries_.erase(it);
+    if (!wanted(e) && !e.listened && !e.busy && !e.queued) entries_.erase(it);
 }
 
 std::vector<listen_set::announcement> listen_set::add(const std::string& channel, const std::string& user,
-                                                      unsigned shard, std::uint64_t seq) {
+                                                      unsigned shard, std::uint64_t seq, std::uint64_t seq_now) {
     assert(shard < max_shards);
     entry& e = entries_[channel];
     e.record.user = user;
     e.shards |= std::uint64_t{1} << shard;
     std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
+    if (is_virtual(e)) {
+        // Carried by the bearer: listened exactly while the bearer is.
+        auto b = entries_.find(bearer_);
+        const bool carried = b != entries_.end() && b->second.listened && !b->second.busy;
+        if (carried && !e.listened) {
+            e.listened = true;
+            e.record.replay.restart(seq_now);
+        }
+        e.interests.push_back({shard, seq, carried});
+        if (carried) return {{shard, seq, channel}};
+        return {};
+    }
     // Listened and not being unlistened: the shard may go live at once.
     const bool now = e.listened && !e.busy;
     e.interests.push_back({shard, seq, now});
@@ -36,7 +48,39 @@ void listen_set::remove(const std::string& channel, unsigned shard) {
     entry& e = it->second;
     e.shards &= ~(std::uint64_t{1} << shard);
     std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
-    if (e.shards == 0) enqueue(channel, e);
+    if (wanted(e)) return;
+    if (is_virtual(e))
+        entries_.erase(it);
+    else
+        enqueue(channel, e);
+}
+
+void listen_set::pin(const std::string& channel) {
+    entry& e = entries_[channel];
+    e.pinned = true;
+    enqueue(channel, e);
+}
+
+void listen_set::carry_on(const std::string& bearer) {
+    bearer_ = bearer;
+    pin(bearer);
+}
+
+void listen_set::carry_virtual(std::uint64_t seq_now, confirmation& out) {
+    for (auto& [channel, e] : entries_) {
+        if (!is_virtual(e)) continue;
+        if (!e.listened) {
+            e.listened = true;
+            e.record.replay.restart(seq_now);
+            if (e.record.needs_catch_up) out.catch_up.push_back(channel);
+            e.record.needs_catch_up = false;
+        }
+        for (auto& i : e.interests) {
+            if (i.announced) continue;
+            i.announced = true;
+            out.announce.push_back({i.shard, i.seq, channel});
+        }
+    }
 }
 
 std::vector<listen_set::op> listen_set::take_batch(std::size_t max_ops) {
@@ -48,7 +92,7 @@ std::vector<listen_set::op> listen_set::take_batch(std::size_t max_ops) {
         if (it == entries_.end()) continue;
         entry& e = it->second;
         e.queued = false;
-        const bool want = e.shards != 0;
+        const bool want = wanted(e);
         if (want != e.listened) {
             e.busy = true;
             batch.push_back({it->first, want});
@@ -86,8 +130,9 @@ listen_set::confirmation listen_set::confirm(std::uint64_t seq_now) {
                 out.announce.push_back({i.shard, i.seq, it->first});
             }
         }
+        if (e.listened && o.listen && it->first == bearer_) carry_virtual(seq_now, out);
         // Interest changed while the statement was in flight: go round again.
-        if ((e.shards != 0) != e.listened)
+        if (wanted(e) != e.listened)
             enqueue(it->first, e);
         else
             forget_if_idle(it);
@@ -102,11 +147,11 @@ void listen_set::reset() {
     for (auto it = entries_.begin(); it != entries_.end();) {
         entry& e = it->second;
         e.busy = false;
-        if (e.listened) e.record.needs_catch_up = true;
+        if (e.listened && !e.pinned) e.record.needs_catch_up = true;
         e.listened = false;
         e.record.replay.restart(0);
         for (auto& i : e.interests) i.announced = false;
-        if (e.shards == 0) {
+        if (!wanted(e)) {
             it = entries_.erase(it);
             continue;
         }
@@ -116,7 +161,7 @@ void listen_set::reset() {
     queue_.clear();
     for (auto& [channel, e] : entries_) {
         e.queued = false;
-        enqueue(channel, e);
+        if (!is_virtual(e)) enqueue(channel, e);
     }
 }
 

@@ -4,6 +4,12 @@
 // statements to send next. A shard's interest carries the sequence number of its
 // request; once the LISTEN is confirmed, the set reports (shard, seq) pairs to
 // announce, so a shard never takes a stale confirmation for a newer request.
+//
+// Shared-channel mode (carry_on): the per-user channels are not LISTENed at all;
+// one bearer channel carries every user's events (the user id is in the payload)
+// and each per-user entry counts as listened exactly while the bearer is. Pinned
+// channels (the bearer, a broadcast channel) are wanted whether or not any shard is.
+//
 // Thread rule: call only from the listener's thread.
 #include "pg/replay_buffer.hpp"
 
@@ -41,9 +47,14 @@ public:
     };
 
     // A shard gained its first / lost its last stream on the channel.
-    // add() may announce at once when the channel is already listened.
+    // add() may announce at once when the channel is already listened; seq_now is
+    // the newest event sequence number (where a replay buffer would start).
     std::vector<announcement> add(const std::string& channel, const std::string& user, unsigned shard,
-                                  std::uint64_t seq);
+                                  std::uint64_t seq, std::uint64_t seq_now = 0);
+    // Keep the channel listened whether or not any shard wants it.
+    void pin(const std::string& channel);
+    // Shared-channel mode: `bearer` (pinned) carries every other channel.
+    void carry_on(const std::string& bearer);
     void remove(const std::string& channel, unsigned shard);
 
     // The statements to send now (at most max_ops), marked in flight; empty while a
@@ -77,6 +88,7 @@ private:
         bool listened = false;
         bool busy = false;    // part of the batch in flight
         bool queued = false;  // named in queue_
+        bool pinned = false;  // wanted whether or not a shard is
         std::vector<interest> interests;
         channel_record record;
     };
@@ -87,6 +99,10 @@ private:
     std::size_t listened_count_ = 0;
 
     void enqueue(const std::string& channel, entry& e);
+    bool is_virtual(const entry& e) const { return !bearer_.empty() && !e.pinned; }
+    static bool wanted(const entry& e) { return e.shards != 0 || e.pinned; }
+    void carry_virtual(std::uint64_t seq_now, confirmation& out);
+    std::string bearer_;
     void forget_if_idle(std::unordered_map<std::string, entry>::iterator it);
 };
 

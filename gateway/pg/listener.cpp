@@ -26,6 +26,8 @@ listener::listener(net::io_context& ioc, settings s, hooks h)
       conn_(ioc, settings_.conninfo, "sse-gateway"),
       retry_timer_(ioc),
       rng_(std::random_device{}()) {
+    if (!settings_.shared_channel.empty()) set_.carry_on(settings_.shared_channel);
+    if (!settings_.broadcast_channel.empty()) set_.pin(settings_.broadcast_channel);
     if (!settings_.snapshot_sql.empty())
         pool_ = std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sql, settings_.snapshot_pool,
                                              settings_.snapshot_timeout);
@@ -40,7 +42,7 @@ void listener::start() {
 void listener::add(std::string channel, std::string user, unsigned shard, std::uint64_t seq) {
     net::post(ioc_, [this, channel = std::move(channel), user = std::move(user), shard, seq] {
         if (state_ == state::stopped) return;
-        auto now = set_.add(channel, user, shard, seq);
+        auto now = set_.add(channel, user, shard, seq, seq_);
         if (!now.empty()) hooks_.announce(shard, std::move(now));
         schedule_batch();
         update_ready();
@@ -206,6 +208,13 @@ void listener::publish(const std::string& channel, std::string_view payload,
         if (shards & 1) per_shard[s].push_back({channel, frame});
 }
 
+void listener::publish_broadcast(std::string_view payload, std::vector<std::vector<delivery>>& per_shard) {
+    // Not kept for replay: a broadcast belongs to no channel's history.
+    auto frame = hooks_.frame(++seq_, payload);
+    if (per_shard.empty()) per_shard.resize(max_shards);
+    for (unsigned s = 0; s < settings_.shards; ++s) per_shard[s].push_back({std::string(), frame});
+}
+
 void listener::flush_deliveries(std::vector<std::vector<delivery>>& per_shard) {
     for (unsigned s = 0; s < per_shard.size(); ++s)
         if (!per_shard[s].empty()) hooks_.deliver(s, std::move(per_shard[s]));
@@ -215,7 +224,17 @@ void listener::route_notifications() {
     std::vector<std::vector<delivery>> per_shard;
     while (notify_ptr n{PQnotifies(conn_.get())}) {
         counters_.notifications.inc();
-        publish(n->relname, n->extra, per_shard);
+        std::string_view channel = n->relname;
+        if (channel == settings_.broadcast_channel) {
+            publish_broadcast(n->extra, per_shard);
+        } else if (channel == settings_.shared_channel) {
+            if (auto user_channel = hooks_.route_shared(n->extra))
+                publish(*user_channel, n->extra, per_shard);
+            else
+                counters_.unrouted.inc();
+        } else {
+            publish(n->relname, n->extra, per_shard);
+        }
     }
     flush_deliveries(per_shard);
 }

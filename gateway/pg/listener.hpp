@@ -35,7 +35,7 @@ using frame_ptr = std::shared_ptr<const std::string>;
 
 // A framed event and the channel it is for, as handed to a shard.
 struct delivery {
-    std::string channel;
+    std::string channel;  // empty: a broadcast to every stream
     frame_ptr frame;
 };
 
@@ -56,6 +56,8 @@ public:
         std::function<void(unsigned shard, std::vector<listen_set::announcement>)> announce;
         // The connection went down: shards must treat their channels as not listened.
         std::function<void()> down;
+        // Shared-channel mode: the per-user channel a payload is for, if any.
+        std::function<std::optional<std::string>(std::string_view payload)> route_shared;
     };
 
     struct settings {
@@ -65,6 +67,9 @@ public:
         std::chrono::milliseconds snapshot_timeout{5000};
         std::size_t replay_size = 64;
         std::chrono::seconds replay_age{300};
+        std::string shared_channel;     // non-empty: shared-channel mode, user id in the payload
+        std::string broadcast_channel;  // non-empty: events here reach every stream
+        unsigned shards = 1;            // how many shards there are (broadcasts reach each)
     };
 
     struct counters {
@@ -112,6 +117,7 @@ private:
     void route_notifications();
     void publish(const std::string& channel, std::string_view payload,
                  std::vector<std::vector<delivery>>& per_shard);
+    void publish_broadcast(std::string_view payload, std::vector<std::vector<delivery>>& per_shard);
     void flush_deliveries(std::vector<std::vector<delivery>>& per_shard);
     void catch_up_channel(const std::string& channel, unsigned attempt);
     void lost(std::string_view what);

@@ -171,8 +171,10 @@ class Gateway:
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        killed = self.close()
         self.check_sanitizers()
+        if killed:
+            raise AssertionError(f"gateway ignored SIGTERM for {self.STOP_TIMEOUT}s and was killed:\n{self.tail()}")
 
     def _pump(self, stream, sink):
         for raw in iter(stream.readline, b""):
@@ -200,18 +202,24 @@ class Gateway:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    STOP_TIMEOUT = 15  # beyond the default 10 s drain
+
     def close(self):
+        """Stops the process (SIGTERM, then SIGKILL); True if it had to be killed."""
+        killed = False
         if self.running():
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(20)
+                self.proc.wait(self.STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+                killed = True
         if self.proc is not None:
             for t in self._threads:
                 t.join(5)
         _live.discard(self)
+        return killed
 
     def check_sanitizers(self):
         text = "\n".join(self.stderr_lines)

@@ -34,3 +34,15 @@ TEST_CASE("error bodies are JSON with an error code and a message", "[payload]")
     CHECK(gw::error_body("not_found", "no such \"route\"") ==
           R"({"error":"not_found","message":"no such \"route\""})");
 }
+
+TEST_CASE("a shared-channel payload names its user in a string or integer field", "[payload]") {
+    CHECK(gw::user_in_payload(R"({"user":"42","status":"approved"})", "user") == std::optional<std::string>("42"));
+    CHECK(gw::user_in_payload(R"({"user":42})", "user") == std::optional<std::string>("42"));
+    CHECK(gw::user_in_payload(R"({"uid":"7"})", "uid") == std::optional<std::string>("7"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":-1})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":4.5})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":null})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"status":"approved"})", "user"));
+    CHECK_FALSE(gw::user_in_payload("approved", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"(["user","42"])", "user"));
+}

@@ -136,3 +136,48 @@ TEST_CASE("a channel listened again after a loss is reported for catch-up, a new
     CHECK(c.catch_up == std::vector<std::string>{"a"});
     CHECK(s.record("a")->replay.floor() == 9);
 }
+
+TEST_CASE("in shared mode only the bearer is listened and it carries every user channel", "[listen_set]") {
+    listen_set s;
+    s.carry_on("events");
+    CHECK(s.add("user_1", "1", 0, 1, 0).empty());  // not yet: the bearer is not listened
+    auto batch = s.take_batch(10);
+    CHECK(names(batch, true) == std::vector<std::string>{"events"});
+    auto c = s.confirm(3);
+    REQUIRE(c.announce.size() == 1);
+    CHECK(c.announce[0].channel == "user_1");
+    CHECK(s.listened_count() == 1);
+    CHECK(s.listeners("user_1") == 1);
+    // Later users are carried at once, with no statement sent.
+    auto now = s.add("user_2", "2", 1, 4, 7);
+    REQUIRE(now.size() == 1);
+    CHECK(s.record("user_2")->replay.floor() == 7);
+    CHECK(s.take_batch(10).empty());
+    s.remove("user_2", 1);
+    CHECK(s.record("user_2") == nullptr);
+    CHECK(s.take_batch(10).empty());
+    CHECK(s.settled());
+}
+
+TEST_CASE("in shared mode a loss re-listens the bearer and catches every carried channel up", "[listen_set]") {
+    listen_set s;
+    s.carry_on("events");
+    s.add("user_1", "1", 0, 1, 0);
+    s.take_batch(10);
+    s.confirm(0);
+    s.reset();
+    CHECK(s.listeners("user_1") == 0);
+    CHECK(names(s.take_batch(10), true) == std::vector<std::string>{"events"});
+    auto c = s.confirm(5);
+    CHECK(c.catch_up == std::vector<std::string>{"user_1"});
+    REQUIRE(c.announce.size() == 1);
+}
+
+TEST_CASE("a pinned channel stays listened with no shard interest", "[listen_set]") {
+    listen_set s;
+    s.pin("everyone");
+    CHECK(names(s.take_batch(10), true) == std::vector<std::string>{"everyone"});
+    s.confirm(0);
+    CHECK(s.take_batch(10).empty());
+    CHECK(s.listened_count() == 1);
+}
