@@ -16,6 +16,16 @@ void exposition::value(double v) {
     out_.append(buf);
 }
 
+void exposition::counter(std::string_view n, std::string_view help, std::uint64_t v) {
+    header(n, "counter", help);
+    sample(n, static_cast<double>(v));
+}
+
+void exposition::gauge(std::string_view n, std::string_view help, std::int64_t v) {
+    header(n, "gauge", help);
+    sample(n, static_cast<double>(v));
+}
+
 void exposition::header(std::string_view n, std::string_view type, std::string_view help) {
     out_.append("# HELP ");
     name(n);

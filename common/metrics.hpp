@@ -32,6 +32,9 @@ private:
 // "sse_gateway_" prefix; label values are escaped.
 class exposition {
 public:
+    // A family with one unlabelled sample.
+    void counter(std::string_view name, std::string_view help, std::uint64_t value);
+    void gauge(std::string_view name, std::string_view help, std::int64_t value);
     void header(std::string_view name, std::string_view type, std::string_view help);
     void sample(std::string_view name, double value);
     void sample(std::string_view name, std::string_view label, std::string_view label_value, double value);

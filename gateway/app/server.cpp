@@ -1,5 +1,6 @@
 #include "app/server.hpp"
 
+#include "app/metrics_page.hpp"
 #include "http/http_session.hpp"
 #include "log.hpp"
 #include "payload_rule.hpp"
@@ -26,14 +27,11 @@ server::server(config cfg)
       signals_(main_ioc_, SIGINT, SIGTERM),
       accept_retry_(main_ioc_),
       drain_timer_(main_ioc_) {
-    if (cfg_.threads > pg::max_shards)
-        throw config_error("--threads: at most " + std::to_string(pg::max_shards));
+    if (cfg_.threads > pg::max_shards) throw config_error("--threads: at most " + std::to_string(pg::max_shards));
 
     pg::listener::hooks hooks;
     hooks.frame = [this](std::uint64_t seq, std::string_view payload) { return framer_.frame(seq, payload); };
-    hooks.deliver = [this](unsigned s, std::vector<pg::delivery> batch) {
-        shards_[s]->post_deliver(std::move(batch));
-    };
+    hooks.deliver = [this](unsigned s, std::vector<pg::delivery> batch) { shards_[s]->post_deliver(std::move(batch)); };
     hooks.announce = [this](unsigned s, std::vector<pg::listen_set::announcement> live) {
         shards_[s]->post_announce(std::move(live));
     };
@@ -121,10 +119,10 @@ void server::do_accept() {
         }
         web::connection_slot slot(state_.connections);
         const bool over = static_cast<std::uint64_t>(state_.connections.value()) > cfg_.max_connections;
-        net::post(target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot),
-                                     over]() mutable {
-            std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), over)->run();
-        });
+        net::post(
+            target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot), over]() mutable {
+                std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), over)->run();
+            });
         do_accept();
     });
 }
@@ -170,61 +168,7 @@ void server::finish_shutdown() {
 }
 
 std::string server::render_metrics() const {
-    metrics::exposition m;
-    std::int64_t streams = 0;
-    std::uint64_t written = 0, slow = 0, opened = 0;
-    for (const auto& s : shards_) {
-        streams += s->stats().streams.value();
-        written += s->stats().events_written.value();
-        slow += s->stats().slow_closes.value();
-        opened += s->stats().streams_opened.value();
-    }
-    const auto& pg = listener_->stats();
-    m.header("connections", "gauge", "Open client connections.");
-    m.sample("connections", static_cast<double>(state_.connections.value()));
-    m.header("streams", "gauge", "Open event streams by route (pending or live).");
-    m.sample("streams", "route", cfg_.stream_path, static_cast<double>(streams));
-    m.header("streams_opened_total", "counter", "Streams that went live.");
-    m.sample("streams_opened_total", static_cast<double>(opened));
-    m.header("channels_listened", "gauge", "Channels the LISTEN connection listens on.");
-    m.sample("channels_listened", static_cast<double>(pg.channels.value()));
-    m.header("notifications_total", "counter", "NOTIFY messages received.");
-    m.sample("notifications_total", static_cast<double>(pg.notifications.value()));
-    m.header("notifications_unrouted_total", "counter", "NOTIFY messages for channels no stream wanted any more.");
-    m.sample("notifications_unrouted_total", static_cast<double>(pg.unrouted.value()));
-    m.header("events_written_total", "counter", "Events queued to live streams.");
-    m.sample("events_written_total", static_cast<double>(written));
-    m.header("slow_consumer_closes_total", "counter", "Streams closed for exceeding their output queue.");
-    m.sample("slow_consumer_closes_total", static_cast<double>(slow));
-    m.header("pg_connected", "gauge", "1 while the LISTEN connection is up.");
-    m.sample("pg_connected", static_cast<double>(pg.up.value()));
-    m.header("pg_reconnects_total", "counter", "LISTEN connection re-established after a loss.");
-    m.sample("pg_reconnects_total", static_cast<double>(pg.reconnects.value()));
-    m.header("pg_failures_total", "counter", "LISTEN connection attempts or connections that failed.");
-    m.sample("pg_failures_total", static_cast<double>(pg.failures.value()));
-    m.header("replays_total", "counter", "Reconnects answered from the replay buffer (Last-Event-ID).");
-    m.sample("replays_total", static_cast<double>(pg.replays.value()));
-    m.header("snapshots_total", "counter", "Snapshot events sent (on subscribe, or catching a channel up).");
-    m.sample("snapshots_total", static_cast<double>(pg.snapshots.value()));
-    m.header("catch_ups_total", "counter", "Channels compared with the snapshot after the LISTEN connection came back.");
-    m.sample("catch_ups_total", static_cast<double>(pg.catch_ups.value()));
-    if (const auto* q = listener_->snapshot_stats()) {
-        m.header("snapshot_queries_total", "counter", "Snapshot queries answered.");
-        m.sample("snapshot_queries_total", static_cast<double>(q->queries.value()));
-        m.header("snapshot_failures_total", "counter", "Snapshot queries that failed or timed out.");
-        m.sample("snapshot_failures_total", static_cast<double>(q->failures.value()));
-        m.header("snapshot_reconnects_total", "counter", "Snapshot connections re-established.");
-        m.sample("snapshot_reconnects_total", static_cast<double>(q->reconnects.value()));
-    }
-    m.header("ready", "gauge", "1 while /readyz answers 200.");
-    m.sample("ready", (listener_->ready() && !state_.draining.load()) ? 1.0 : 0.0);
-    m.header("auth_failures_total", "counter", "Stream requests refused by identity checks, by reason.");
-    m.header("refusals_total", "counter", "Requests refused for other reasons (limits, bad input), by reason.");
-    for (const auto& [key, n] : state_.refusals()) {
-        const bool auth = key.first == "401" || key.first == "403";
-        m.sample(auth ? "auth_failures_total" : "refusals_total", "reason", key.second, static_cast<double>(n));
-    }
-    return m.text();
+    return metrics_page(cfg_, state_, *listener_, shards_);
 }
 
 }  // namespace gw::app

@@ -1,0 +1,56 @@
+#include "app/metrics_page.hpp"
+
+namespace gw::app {
+
+std::string metrics_page(const config& cfg, const web::shared_state& state, const pg::listener& listener,
+                         const std::vector<std::unique_ptr<hub::shard>>& shards) {
+    metrics::exposition m;
+    std::int64_t streams = 0;
+    std::uint64_t written = 0, slow = 0, opened = 0;
+    for (const auto& s : shards) {
+        streams += s->stats().streams.value();
+        written += s->stats().events_written.value();
+        slow += s->stats().slow_closes.value();
+        opened += s->stats().streams_opened.value();
+    }
+    const auto& pg = listener.stats();
+    m.gauge("connections", "Open client connections.", state.connections.value());
+    m.header("streams", "gauge", "Open event streams by route (pending or live).");
+    m.sample("streams", "route", cfg.stream_path, static_cast<double>(streams));
+    m.counter("streams_opened_total", "Streams that went live.", opened);
+    m.gauge("channels_listened", "Channels the LISTEN connection listens on.", pg.channels.value());
+    m.counter("notifications_total", "NOTIFY messages received.", pg.notifications.value());
+    m.counter("notifications_unrouted_total", "NOTIFY messages for channels no stream wanted any more.",
+              pg.unrouted.value());
+    m.counter("events_written_total", "Events queued to live streams.", written);
+    m.counter("slow_consumer_closes_total", "Streams closed for exceeding their output queue.", slow);
+    m.gauge("pg_connected", "1 while the LISTEN connection is up.", pg.up.value());
+    m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.", pg.reconnects.value());
+    m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.", pg.failures.value());
+    m.counter("replays_total", "Reconnects answered from the replay buffer (Last-Event-ID).", pg.replays.value());
+    m.counter("snapshots_total", "Snapshot events sent (on subscribe, or catching a channel up).",
+              pg.snapshots.value());
+    m.counter("catch_ups_total", "Channels compared with the snapshot after the LISTEN connection came back.",
+              pg.catch_ups.value());
+    if (const auto* q = listener.snapshot_stats()) {
+        m.counter("snapshot_queries_total", "Snapshot queries answered.", q->queries.value());
+        m.counter("snapshot_failures_total", "Snapshot queries that failed or timed out.", q->failures.value());
+        m.counter("snapshot_reconnects_total", "Snapshot connections re-established.", q->reconnects.value());
+    }
+    m.header("ready", "gauge", "1 while /readyz answers 200.");
+    m.sample("ready", (listener.ready() && !state.draining.load()) ? 1.0 : 0.0);
+    // Each family's samples must follow its own header, so one pass per family.
+    const auto refusals = state.refusals();
+    for (const bool auth : {true, false}) {
+        const char* name = auth ? "auth_failures_total" : "refusals_total";
+        m.header(name, "counter",
+                 auth ? "Stream requests refused by identity checks, by reason."
+                      : "Requests refused for other reasons (limits, bad input), by reason.");
+        for (const auto& [key, n] : refusals)
+            if ((key.first == "401" || key.first == "403") == auth)
+                m.sample(name, "reason", key.second, static_cast<double>(n));
+    }
+    return m.text();
+}
+
+}  // namespace gw::app
