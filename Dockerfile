@@ -1,22 +1,41 @@
-# Build stage: the same install and build scripts CI and the README use.
+# sse-gateway image. No Docker engine runs where this is developed: tests/deploy/
+# test_dockerfile.py checks that every path, script, flag and variable named here is
+# the current one.
+#   docker build -t sse-gateway .                        (runs every test; ~10 min)
+#   docker build --build-arg RUN_TESTS=0 -t sse-gateway .
+#   docker run --rm -p 8080:8080 -e DATABASE_URL=... -e SSE_GATEWAY_PROXY_SECRET=... sse-gateway
+# `docker stop -t 15` or more: SIGTERM drains streams over SSE_GATEWAY_DRAIN_SECONDS (10).
+
+# ---- build stage: the same install and build scripts CI and the README use ----------
 FROM debian:bookworm AS build
 WORKDIR /src
+# Dependencies first, so editing the sources does not reinstall them.
+COPY scripts/install-deps.sh scripts/install-deps.sh
+RUN bash scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN bash scripts/install-deps.sh && bash scripts/build.sh release
-# The unit and integration tests run here too (they start their own PostgreSQL);
-# build with --build-arg RUN_TESTS=0 to skip them.
+RUN bash scripts/build.sh release
+# The unit, integration, browser (nginx + chromium; fetches playwright-core from the
+# npm registry) and deploy tests run here: they start their own PostgreSQL as the
+# postgres user. --build-arg RUN_TESTS=0 skips them.
 ARG RUN_TESTS=1
 RUN if [ "$RUN_TESTS" = 1 ]; then ctest --test-dir build --output-on-failure; fi
 
-# Runtime stage: the binary, the libraries it links, and a non-root user.
+# ---- runtime stage: the binary, the libraries it links, a non-root user --------------
 FROM debian:bookworm-slim
+# libpq5, libssl3: the binary's own libraries (libc6, libstdc++6, libgcc-s1 are in
+# the base image); ca-certificates: sslmode=verify-full; curl: the HEALTHCHECK.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpq5 libssl3 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin sse-gateway
+ && groupadd --system --gid 10001 sse-gateway \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin sse-gateway
 COPY --from=build /src/build/gateway/sse-gateway /usr/local/bin/sse-gateway
-USER 10001
+# The NOTIFY trigger and the demo schema, for a migration job that wants them.
+COPY --from=build /src/deploy/sql /usr/share/sse-gateway/sql
+USER 10001:10001
 EXPOSE 8080
 ENV SSE_GATEWAY_LISTEN=0.0.0.0:8080
-HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["/usr/local/bin/sse-gateway"]

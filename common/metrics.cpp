@@ -5,6 +5,35 @@
 
 namespace gw::metrics {
 
+void histogram::observe(double seconds) {
+    std::size_t i = 0;
+    while (i < size && seconds > bounds[i]) ++i;
+    buckets_[i].fetch_add(1, std::memory_order_relaxed);
+    sum_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+void histogram::merge_into(snapshot& out) const {
+    for (std::size_t i = 0; i <= size; ++i) out.buckets[i] += buckets_[i].load(std::memory_order_relaxed);
+    out.sum += static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+}
+
+void exposition::histogram(std::string_view n, std::string_view help, const histogram::snapshot& h) {
+    header(n, "histogram", help);
+    std::uint64_t cumulative = 0;
+    std::string bucket = std::string(n) + "_bucket";
+    for (std::size_t i = 0; i <= histogram::size; ++i) {
+        cumulative += h.buckets[i];
+        char le[32];
+        if (i < histogram::size)
+            std::snprintf(le, sizeof le, "%g", histogram::bounds[i]);
+        else
+            std::snprintf(le, sizeof le, "+Inf");
+        sample(bucket, "le", le, static_cast<double>(cumulative));
+    }
+    sample(std::string(n) + "_sum", h.sum);
+    sample(std::string(n) + "_count", static_cast<double>(cumulative));
+}
+
 void exposition::name(std::string_view n) { out_.append("sse_gateway_").append(n); }
 
 void exposition::value(double v) {

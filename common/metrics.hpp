@@ -28,6 +28,26 @@ private:
     std::atomic<std::int64_t> v_{0};
 };
 
+// Fixed-bucket latency histogram in seconds. One owner observes (relaxed
+// atomics); readers add histograms up with merge_into().
+class histogram {
+public:
+    static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                        0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
+    static constexpr std::size_t size = sizeof(bounds) / sizeof(bounds[0]);
+
+    void observe(double seconds);
+    struct snapshot {
+        std::uint64_t buckets[size + 1] = {};  // not cumulative; the last is +Inf
+        double sum = 0;
+    };
+    void merge_into(snapshot& out) const;
+
+private:
+    std::atomic<std::uint64_t> buckets_[size + 1] = {};
+    std::atomic<std::uint64_t> sum_ns_{0};
+};
+
 // Builds a Prometheus text exposition (version 0.0.4). Names get the
 // "sse_gateway_" prefix; label values are escaped.
 class exposition {
@@ -38,6 +58,7 @@ public:
     void header(std::string_view name, std::string_view type, std::string_view help);
     void sample(std::string_view name, double value);
     void sample(std::string_view name, std::string_view label, std::string_view label_value, double value);
+    void histogram(std::string_view name, std::string_view help, const histogram::snapshot& h);
     const std::string& text() const { return out_; }
 
 private:

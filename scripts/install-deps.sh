@@ -20,6 +20,10 @@ PACKAGES=(
   curl              # trying the stream by hand, as scripts/run.sh prints
   procps            # ps/pkill used when debugging, kill for the scripts
   util-linux        # runuser: start PostgreSQL as the postgres user when root
+  nginx             # the demo page's proxy (scripts/run.sh) and the browser test's
+  chromium          # the browser test's browser (/usr/bin/chromium; never a downloaded one)
+  fonts-dejavu-core # legible text in the browser test's screenshots
+  python3-yaml      # the deploy tests parse the Kubernetes manifests
 )
 
 missing=()
@@ -27,6 +31,9 @@ for pkg in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
   [[ $status == ii* ]] || missing+=("$pkg")
 done
+# Node.js and npm run the browser test (playwright-core). A machine that already has
+# them (from any source) keeps its own; otherwise Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0

@@ -2,6 +2,7 @@
 # Builds sse-gateway and runs it in the foreground against PostgreSQL.
 # Without DATABASE_URL, SSE_GATEWAY_DATABASE_URL or PGHOST, a throwaway cluster is
 # started for the run and removed afterwards. Extra arguments go to the gateway.
+# With nginx installed, the OneTouch demo page (deploy/demo/) is served too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,17 @@ bash scripts/install-deps.sh
 bash scripts/build.sh release
 
 pgdir=
+demodir=
 gateway_pid=
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   if [[ -n $gateway_pid ]]; then
     kill -TERM "$gateway_pid" 2>/dev/null || true
     wait "$gateway_pid" 2>/dev/null || true
+  fi
+  if [[ -n $demodir ]]; then
+    bash deploy/demo/nginx.sh stop "$demodir" || true
+    rm -rf "$demodir"
   fi
   if [[ -n $pgdir ]]; then
     bash scripts/tmp-postgres.sh stop "$pgdir" || true
@@ -36,6 +42,12 @@ else
   pgdir=$(mktemp -d)
   db_url=$(bash scripts/tmp-postgres.sh start "$pgdir")
   db_args=(--database-url "$db_url")
+  # The reference app's users table with the NOTIFY trigger, for the demo; each new
+  # stream gets the user's current status first.
+  PGOPTIONS='-c client_min_messages=warning' psql "$db_url" -qX -v ON_ERROR_STOP=1 \
+    -f deploy/sql/demo_users.sql -f deploy/sql/authy_status_notify.sql >/dev/null
+  # shellcheck disable=SC2016  # $1 is the query's parameter, for PostgreSQL
+  db_args+=(--snapshot-sql 'SELECT authy_status FROM users WHERE id = $1')
 fi
 
 secret=${SSE_GATEWAY_PROXY_SECRET:-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')}
@@ -70,6 +82,29 @@ sse-gateway on $listen. Try it, in two other terminals:
   $psql_cmd -c "NOTIFY user_42, 'approved'"
 
 INFO
+
+# The OneTouch demo: nginx serves the login page and proxies the stream route here.
+if [[ -x /usr/sbin/nginx && $port != 0 ]]; then
+  demodir=$(mktemp -d)
+  demo_url=$(bash deploy/demo/nginx.sh start "$demodir" "${SSE_GATEWAY_DEMO_PORT:-8081}" "$host:$port" "$secret" 2>/dev/null ||
+             bash deploy/demo/nginx.sh start "$demodir" 0 "$host:$port" "$secret") || demo_url=
+  if [[ -n $demo_url && -n $pgdir ]]; then
+    cat >&2 <<INFO
+OneTouch demo: open $demo_url and log in as user 42 (any id 1-1000), then
+  approve: $psql_cmd -c "UPDATE users SET authy_status='approved' WHERE id=42"
+  deny:    $psql_cmd -c "UPDATE users SET authy_status='denied' WHERE id=42"
+  reset:   $psql_cmd -c "UPDATE users SET authy_status='unverified' WHERE id=42"
+
+INFO
+  elif [[ -n $demo_url ]]; then
+    cat >&2 <<INFO
+OneTouch demo: open $demo_url, log in as user 42, then approve with the NOTIFY line above.
+
+INFO
+  else
+    echo "(OneTouch demo not started: nginx failed, see $demodir)" >&2
+  fi
+fi
 
 # Job control puts the gateway in its own process group: a terminal's Ctrl-C reaches
 # only this script, which forwards it once (and the gateway does not start with

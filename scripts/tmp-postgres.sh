@@ -29,7 +29,6 @@ print(s.getsockname()[1])'
 
 start() {
   mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
   local data=$dir/data
   if [[ ${#as_pg[@]} -gt 0 ]]; then
     # mktemp makes 0700 root-owned dirs; the postgres user must reach and own DIR.
@@ -40,8 +39,9 @@ start() {
       exit 1
     fi
   fi
+  # --no-locale: a minimal image may lack the locale named by LANG.
   "${as_pg[@]}" "$PGBIN/initdb" -D "$data" --auth=trust -U postgres -E UTF8 \
-    --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    --no-locale --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
 
   local port attempt
   for attempt in 1 2 3 4 5; do
@@ -74,6 +74,9 @@ up() {
   "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
     -o "$(cat "$dir/server.opts")" start >/dev/null
 }
+
+dir=$(realpath -m "$dir")
+cd /  # the postgres user may not be able to enter the caller's directory
 
 case $cmd in
   start) start ;;

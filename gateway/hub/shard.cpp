@@ -68,6 +68,8 @@ void shard::post_deliver(std::vector<pg::delivery> batch) {
             auto subs = it->second.subs;
             for (const auto& w : subs)
                 if (auto s = w.lock()) s->send(d.frame);
+            counters_.notify_to_write.observe(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - d.received).count());
         }
     });
 }

@@ -42,6 +42,7 @@ public:
         metrics::counter events_written;     // events queued to live streams
         metrics::counter slow_closes;        // streams closed for exceeding their queue
         metrics::counter streams_opened;     // streams that went live
+        metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
     };
 
     shard(unsigned index, pg::listener& listener);

@@ -205,14 +205,15 @@ void listener::publish(const std::string& channel, std::string_view payload,
     rec->last_payload = payload;
     if (per_shard.empty()) per_shard.resize(max_shards);
     for (unsigned s = 0; shards != 0; ++s, shards >>= 1)
-        if (shards & 1) per_shard[s].push_back({channel, frame});
+        if (shards & 1) per_shard[s].push_back({channel, frame, std::chrono::steady_clock::now()});
 }
 
 void listener::publish_broadcast(std::string_view payload, std::vector<std::vector<delivery>>& per_shard) {
     // Not kept for replay: a broadcast belongs to no channel's history.
     auto frame = hooks_.frame(++seq_, payload);
     if (per_shard.empty()) per_shard.resize(max_shards);
-    for (unsigned s = 0; s < settings_.shards; ++s) per_shard[s].push_back({std::string(), frame});
+    const auto now = std::chrono::steady_clock::now();
+    for (unsigned s = 0; s < settings_.shards; ++s) per_shard[s].push_back({std::string(), frame, now});
 }
 
 void listener::flush_deliveries(std::vector<std::vector<delivery>>& per_shard) {

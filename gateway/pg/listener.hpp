@@ -37,6 +37,7 @@ using frame_ptr = std::shared_ptr<const std::string>;
 struct delivery {
     std::string channel;  // empty: a broadcast to every stream
     frame_ptr frame;
+    std::chrono::steady_clock::time_point received;  // when the NOTIFY was read
 };
 
 // What a stream gets when it asks to catch up after going live.

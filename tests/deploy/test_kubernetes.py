@@ -1,0 +1,244 @@
+"""Parses every manifest in deploy/kubernetes/ and checks it against the real binary:
+env var names against --help, the ConfigMap's values by starting the binary with
+them, ports, probe paths (probed on the running binary), drain timing, security
+context and the selectors that tie the objects together."""
+import glob
+import json
+import os
+import re
+import shlex
+import subprocess
+import unittest
+
+import yaml
+
+import deploy_common as dc
+from deploy_common import harness
+
+K8S = os.path.join(dc.REPO, "deploy", "kubernetes")
+APP_LABEL = {"app.kubernetes.io/name": "sse-gateway"}
+DRAIN_GRACE_SECONDS = 2  # gateway/app/server.cpp: drain_grace after the drain period
+
+
+def load_manifests():
+    """{kind: [object]} of every YAML document, with the file each came from."""
+    objects = {}
+    for path in sorted(glob.glob(os.path.join(K8S, "*.yaml"))):
+        with open(path) as f:
+            for doc in yaml.safe_load_all(f):
+                if doc is None:
+                    continue
+                doc["__file__"] = os.path.basename(path)
+                objects.setdefault(doc["kind"], []).append(doc)
+    return objects
+
+
+def dockerfile_facts():
+    """(USER uid, ENTRYPOINT binary) of the runtime stage."""
+    with open(os.path.join(dc.REPO, "Dockerfile")) as f:
+        text = f.read()
+    runtime = text[text.rindex("\nFROM "):]
+    uid = re.search(r"^USER (\d+)", runtime, re.M).group(1)
+    entry = json.loads(re.search(r"^ENTRYPOINT (\[.*\])", runtime, re.M).group(1))[0]
+    return int(uid), entry
+
+
+def matches(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+class KubernetesManifestsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.objects = load_manifests()
+        cls.opts = dc.GatewayOptions()
+        cls.deployment = cls.one("Deployment")
+        cls.pod = cls.deployment["spec"]["template"]
+        cls.container = cls.pod["spec"]["containers"][0]
+        cls.config = cls.one("ConfigMap")
+        cls.secret = cls.one("Secret")
+
+    @classmethod
+    def one(cls, kind):
+        found = cls.objects.get(kind, [])
+        assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+        return found[0]
+
+    def container_port(self, ref):
+        """The containerPort a probe or Service targetPort names (by name or number)."""
+        for p in self.container["ports"]:
+            if ref in (p.get("name"), p["containerPort"]):
+                return p["containerPort"]
+        self.fail(f"port {ref!r} is not a port of the container")
+
+    def env_of_pod(self):
+        """The gateway's environment as the pod would set it (secrets as placeholders)."""
+        env = {k: str(v) for k, v in self.config["data"].items()}
+        for e in self.container.get("env", []):
+            env[e["name"]] = e.get("value", "placeholder-secret")
+        return env
+
+    # ---- structure --------------------------------------------------------------------
+    def test_every_manifest_is_a_known_kind_with_a_name_and_the_app_label(self):
+        expected = {"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget",
+                    "HorizontalPodAutoscaler", "NetworkPolicy", "Kustomization"}
+        self.assertEqual(set(self.objects), expected)
+        for kind, objs in self.objects.items():
+            for obj in objs:
+                self.assertIn("apiVersion", obj, obj["__file__"])
+                if kind != "Kustomization":
+                    self.assertTrue(obj["metadata"]["name"].startswith("sse-gateway"), obj["__file__"])
+                    self.assertTrue(matches(APP_LABEL, obj["metadata"].get("labels", {})), obj["__file__"])
+
+    def test_kustomization_lists_every_manifest_but_the_secret_example(self):
+        listed = set(self.one("Kustomization")["resources"])
+        files = {os.path.basename(p) for p in glob.glob(os.path.join(K8S, "*.yaml"))}
+        self.assertEqual(listed, files - {"kustomization.yaml", "secret.example.yaml"})
+
+    # ---- env and config against the binary ----------------------------------------------
+    def test_every_env_var_name_is_an_option_of_the_binary(self):
+        for name in self.config["data"]:
+            self.opts.check_env_name(name, f"ConfigMap {self.config['__file__']}")
+        for e in self.container.get("env", []):
+            self.opts.check_env_name(e["name"], "Deployment env")
+
+    def test_the_deployment_reads_the_configmap_and_secret_that_exist(self):
+        refs = [s["configMapRef"]["name"] for s in self.container.get("envFrom", []) if "configMapRef" in s]
+        self.assertEqual(refs, [self.config["metadata"]["name"]])
+        keys = set(self.secret["stringData"])
+        names = {}
+        for e in self.container["env"]:
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            self.assertIsNotNone(ref, f"{e['name']} must come from the Secret, not a literal")
+            self.assertEqual(ref["name"], self.secret["metadata"]["name"])
+            self.assertIn(ref["key"], keys)
+            names[e["name"]] = ref
+        self.assertIn("DATABASE_URL", names)
+        self.assertIn("SSE_GATEWAY_PROXY_SECRET", names)
+        self.assertFalse(names["DATABASE_URL"].get("optional"), "the database URL is required")
+        for secretish in ("PASSWORD", "SECRET", "DATABASE_URL"):
+            for key in self.config["data"]:
+                self.assertNotIn(secretish, key, f"{key} belongs in the Secret")
+
+    def test_the_binary_starts_with_the_pods_environment_and_answers_the_probe_paths(self):
+        env = self.env_of_pod()
+        port = dc.listen_port(env["SSE_GATEWAY_LISTEN"])
+        env["SSE_GATEWAY_LISTEN"] = "127.0.0.1:0"   # not the pod's port: another test may hold it
+        for optional in ("SSE_GATEWAY_JWT_SECRET", "SSE_GATEWAY_RAILS_SECRET_KEY_BASE"):
+            env.pop(optional, None)                  # only with their auth modes
+        # The container's command, with the image's binary replaced by the built one.
+        command = self.container.get("command", [])
+        _, entry = dockerfile_facts()
+        self.assertEqual(command[:2], ["/bin/sh", "-c"])
+        self.assertIn(f"exec {entry}", command[2])
+        script = command[2].replace(entry, shlex.quote(harness.gateway_bin()))
+        with harness.TempPostgres() as pg:
+            pg.execute("CREATE TABLE users (id bigint PRIMARY KEY, authy_status text)")
+            pg.execute("INSERT INTO users VALUES (7, 'approved')")
+            env["DATABASE_URL"] = pg.url
+            gw = harness.Gateway(env=env, listen=None)
+            gw.argv = ["/bin/sh", "-c", script]
+            with gw:
+                gw.wait_ready()
+                for probe in ("readinessProbe", "livenessProbe"):
+                    path = self.container[probe]["httpGet"]["path"]
+                    status, _, body = gw.get(path)
+                    self.assertEqual(status, 200, f"{probe} {path} answered {status}: {body!r}")
+                self.assertEqual(gw.get("/no-such-route")[0], 404)
+                status, _, body = gw.get(self.pod["metadata"]["annotations"]["prometheus.io/path"])
+                self.assertEqual(status, 200)
+                self.assertIn(b"sse_gateway_", body)
+                # The ConfigMap's snapshot query runs against the reference schema and
+                # its event name is the page's.
+                with gw.stream(7, secret=env["SSE_GATEWAY_PROXY_SECRET"]) as s:
+                    self.assertEqual(s.status, 200)
+                    event = s.next_event(10)
+                    self.assertEqual((event["event"], event["data"]),
+                                     (env["SSE_GATEWAY_EVENT"], '{"status":"approved"}'))
+                # The whole environment was taken: the stream path and event name from it.
+                listening = gw.wait_log(lambda l: l.get("msg") == "listening", 5, "listening")
+                self.assertEqual(listening["stream_path"], env["SSE_GATEWAY_STREAM_PATH"])
+            self.assertFalse(any('"level":"error"' in l for l in gw.stdout_lines), gw.tail())
+        self.assertEqual(port, self.container_port("http"))
+
+    # ---- ports and probes ------------------------------------------------------------------
+    def test_ports_agree_from_configmap_to_container_to_service_to_networkpolicy(self):
+        port = dc.listen_port(self.config["data"]["SSE_GATEWAY_LISTEN"])
+        self.assertEqual(self.container_port("http"), port)
+        for probe in ("readinessProbe", "livenessProbe"):
+            self.assertEqual(self.container_port(self.container[probe]["httpGet"]["port"]), port)
+        self.assertEqual(self.container["readinessProbe"]["httpGet"]["path"], "/readyz")
+        self.assertEqual(self.container["livenessProbe"]["httpGet"]["path"], "/healthz")
+        self.assertEqual(int(self.pod["metadata"]["annotations"]["prometheus.io/port"]), port)
+        svc = self.one("Service")
+        for p in svc["spec"]["ports"]:
+            self.assertEqual(self.container_port(p["targetPort"]), port)
+        policy = self.one("NetworkPolicy")
+        ingress_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+        self.assertEqual(ingress_ports, {port})
+
+    def test_selectors_tie_service_pdb_hpa_and_policy_to_the_deployments_pods(self):
+        labels = self.pod["metadata"]["labels"]
+        self.assertTrue(matches(self.deployment["spec"]["selector"]["matchLabels"], labels))
+        self.assertTrue(matches(self.one("Service")["spec"]["selector"], labels))
+        self.assertTrue(matches(self.one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], labels))
+        self.assertTrue(matches(self.one("NetworkPolicy")["spec"]["podSelector"]["matchLabels"], labels))
+        target = self.one("HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
+        self.assertEqual((target["kind"], target["name"]), ("Deployment", self.deployment["metadata"]["name"]))
+
+    def test_the_autoscaler_and_budget_keep_a_replica_serving(self):
+        hpa = self.one("HorizontalPodAutoscaler")["spec"]
+        pdb = self.one("PodDisruptionBudget")["spec"]
+        self.assertGreaterEqual(hpa["minReplicas"], 2)
+        self.assertLess(pdb.get("maxUnavailable", 0), hpa["minReplicas"])
+        self.assertLessEqual(hpa["maxReplicas"], 16, "every replica receives every NOTIFY: keep it modest")
+        self.assertEqual(self.deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0)
+
+    # ---- shutdown ------------------------------------------------------------------------
+    def test_the_grace_period_outlasts_prestop_and_the_drain(self):
+        pre_stop = self.container["lifecycle"]["preStop"]["exec"]["command"]
+        sleep = int(pre_stop[-1]) if os.path.basename(pre_stop[0]) == "sleep" else 0
+        self.assertTrue(sleep > 0 or "kill" in " ".join(pre_stop), f"preStop {pre_stop} neither waits nor drains")
+        drain = int(self.config["data"].get("SSE_GATEWAY_DRAIN_SECONDS", self.opts.defaults["--drain-seconds"]))
+        grace = self.pod["spec"]["terminationGracePeriodSeconds"]
+        self.assertGreater(grace, sleep + drain + DRAIN_GRACE_SECONDS)
+
+    def test_the_prestop_command_exists_in_the_runtime_image(self):
+        pre_stop = self.container["lifecycle"]["preStop"]["exec"]["command"]
+        # debian:bookworm-slim has coreutils; the path must be the one it installs.
+        self.assertTrue(os.path.exists(pre_stop[0]), f"{pre_stop[0]} is not a Debian path")
+        self.assertEqual(subprocess.run(pre_stop[:1] + ["0"], timeout=10).returncode, 0)
+
+    # ---- security and resources ------------------------------------------------------------
+    def test_the_pod_runs_as_the_images_non_root_user_on_a_read_only_root(self):
+        uid, _ = dockerfile_facts()
+        pod_sc = self.pod["spec"]["securityContext"]
+        sc = self.container["securityContext"]
+        self.assertTrue(pod_sc["runAsNonRoot"])
+        self.assertEqual(pod_sc["runAsUser"], uid)
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        self.assertFalse(self.pod["spec"].get("automountServiceAccountToken", True))
+
+    def test_resources_have_requests_and_limits_and_threads_match_the_cpu_limit(self):
+        res = self.container["resources"]
+        for kind in ("requests", "limits"):
+            self.assertIn("cpu", res[kind])
+            self.assertIn("memory", res[kind])
+        cpu_limit = str(res["limits"]["cpu"])
+        cores = int(cpu_limit) if cpu_limit.isdigit() else max(1, int(cpu_limit.rstrip("m")) // 1000)
+        self.assertEqual(int(self.config["data"]["SSE_GATEWAY_THREADS"]), cores)
+
+    def test_the_open_file_limit_is_raised_before_the_gateway_starts(self):
+        script = self.container["command"][2]
+        self.assertRegex(script, r'ulimit -n "\$\(ulimit -Hn\)"')
+        # dash, as in the image, runs it: the soft limit ends at the hard one.
+        out = subprocess.run(["/bin/sh", "-c", script.split(";")[0] + "; ulimit -n; ulimit -Hn"],
+                             capture_output=True, text=True, timeout=10)
+        soft, hard = out.stdout.split()
+        self.assertEqual(soft, hard)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
