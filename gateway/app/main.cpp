@@ -3,9 +3,28 @@
 #include "config.hpp"
 #include "log.hpp"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <exception>
 #include <iostream>
+
+namespace {
+
+// Every stream is a socket: take the whole hard open-file limit the system allows
+// rather than the usual soft 1024. Returns the limit in force.
+rlim_t raise_open_file_limit() {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+    if (lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+        getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     gw::config cfg;
@@ -21,6 +40,11 @@ int main(int argc, char** argv) {
         return 2;
     }
     gw::log::set_level(cfg.level);
+    const auto open_files = raise_open_file_limit();
+    if (open_files < cfg.max_connections + 64)
+        gw::log::warn("open-file limit is below --max-connections")
+            .num("open_file_limit", static_cast<std::int64_t>(open_files))
+            .num("max_connections", static_cast<std::int64_t>(cfg.max_connections));
 
     std::unique_ptr<gw::app::server> srv;
     try {
