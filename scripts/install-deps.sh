@@ -24,6 +24,10 @@ PACKAGES=(
   chromium          # the browser test's browser (/usr/bin/chromium; never a downloaded one)
   fonts-dejavu-core # legible text in the browser test's screenshots
   python3-yaml      # the deploy tests parse the Kubernetes manifests
+  openssl           # the auth fixtures' RSA and EC test keys
+  python3-jwt       # PyJWT signs the test tokens: an implementation independent of ours
+  python3-cryptography  # PyJWT's RS256/ES256 backend
+  ruby-activesupport    # real Rails (ActiveSupport) code makes the test session cookies
 )
 
 missing=()
