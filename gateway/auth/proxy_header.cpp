@@ -12,6 +12,12 @@ proxy_header::proxy_header(std::string user_header, std::string secret_header, s
       networks_(std::move(networks)) {}
 
 auth_result proxy_header::authenticate(const request_context& req) const {
+    const auto users = req.headers.count(user_header_);
+    const auto secrets = req.headers.count(secret_header_);
+    // Nothing a proxy would send: another mode (a token, a cookie) may apply.
+    if (users == 0 && secrets == 0) return auth_result::none("missing_credentials");
+    // A proxy that appends instead of replacing would let the browser pick a user.
+    if (users > 1 || secrets > 1) return auth_result::deny("duplicate_header");
     if (!networks_.allows(req.peer)) return auth_result::deny("untrusted_source");
     if (!secret_.empty()) {
         auto it = req.headers.find(secret_header_);

@@ -2,7 +2,9 @@
 // Proxy-header mode: the app's reverse proxy has authenticated the browser and
 // names the user in a header. The header is trusted only when the request also
 // carries the shared secret (compared in constant time) and, if networks are
-// configured, comes from one of them. Thread rule: immutable after construction.
+// configured, comes from one of them. A request with neither header is not
+// this mode's business (no_credentials), so a token or cookie mode may follow; a
+// repeated user or secret header is refused. Thread rule: immutable after construction.
 #include "auth/authenticator.hpp"
 #include "auth/network_list.hpp"
 

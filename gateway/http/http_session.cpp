@@ -160,7 +160,7 @@ void http_session::handle_preflight(const request& req) {
     if (state_.cfg.cors_origins.empty())
         return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
     if (cors_origin_.empty()) {
-        state_.count_refusal("403", "cors_origin");
+        state_.count_refusal("cors", "cors_origin");
         return refuse(http::status::forbidden, "forbidden_origin", "origin not allowed", req.keep_alive());
     }
     res_ = std::make_shared<response>(http::status::no_content, 11);

@@ -24,7 +24,6 @@ stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_sta
                                std::string channel, connection_slot slot, bool last_event_id,
                                std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head)
     : socket_(std::move(socket)),
-      timer_(socket_.get_executor()),
       shard_(shard),
       state_(state),
       user_(std::move(user)),
@@ -42,7 +41,7 @@ void stream_session::start() {
     track_id_ = shard_.track(weak_from_this());
     shard_.stats().streams.add(1);
     shard_.subscribe(shared_from_this());
-    arm_timer(state_.cfg.listen_timeout);
+    due_ = opened_ + state_.cfg.listen_timeout;
     do_read();
 }
 
@@ -57,7 +56,7 @@ void stream_session::go_live() {
         .str("channel", channel_);
     enqueue(head_);
     head_.reset();
-    arm_timer(state_.cfg.heartbeat);
+    due_ = std::chrono::steady_clock::now() + state_.cfg.heartbeat;
     if (!last_event_id_ && state_.cfg.snapshot_sql.empty()) return;
     // The channel is listened from here on: what the browser missed comes from the
     // replay buffer or the snapshot, and events arriving meanwhile wait behind it.
@@ -136,19 +135,13 @@ void stream_session::on_read(error_code ec) {
     do_read();
 }
 
-void stream_session::arm_timer(std::chrono::steady_clock::duration after) {
-    timer_.expires_after(after);
-    timer_.async_wait([self = shared_from_this()](error_code ec) { self->on_timer(ec); });
-}
-
-void stream_session::on_timer(error_code ec) {
-    if (ec || closed_) return;
+void stream_session::tick(std::chrono::steady_clock::time_point now) {
+    if (closed_ || closing_ || now < due_) return;
     if (!live_) return refuse_unavailable();
-    if (!sending_.empty() &&
-        std::chrono::steady_clock::now() - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
+    if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
         return close("write_timeout");
-    if (!closing_) enqueue(state_.heartbeat);
-    arm_timer(state_.cfg.heartbeat);
+    enqueue(state_.heartbeat);
+    due_ = now + state_.cfg.heartbeat;
 }
 
 void stream_session::refuse_unavailable() {
@@ -182,7 +175,6 @@ void stream_session::finish() {
     if (closed_) return;
     closed_ = true;
     error_code ignored;
-    timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     queue_.clear();

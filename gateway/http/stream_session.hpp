@@ -8,7 +8,8 @@
 // closed. A pending stream that waits longer than --listen-timeout is answered
 // 503. The queue is bounded in bytes; a stream over it is closed as a slow
 // consumer. One write in flight; queued frames go out as one buffer sequence.
-// A read is always pending so a client that leaves is noticed at once.
+// A read is always pending so a client that leaves is noticed at once. Time is
+// kept by the shard's tick: a stream owns no timer.
 //
 // Thread rule: runs on its shard's thread only; pending operations own it
 // (shared_from_this); the shard holds only weak references.
@@ -43,6 +44,7 @@ public:
     void go_live() override;
     void send(const std::shared_ptr<const std::string>& frame) override;
     void close(std::string_view reason) override;
+    void tick(std::chrono::steady_clock::time_point now) override;
 
 private:
     using frame_ptr = std::shared_ptr<const std::string>;
@@ -53,13 +55,10 @@ private:
     void on_write(error_code ec, std::size_t n);
     void do_read();
     void on_read(error_code ec);
-    void arm_timer(std::chrono::steady_clock::duration after);
-    void on_timer(error_code ec);
     void refuse_unavailable();
     void finish();
 
     tcp::socket socket_;
-    net::steady_timer timer_;
     hub::shard& shard_;
     shared_state& state_;
     std::string user_;
@@ -72,6 +71,7 @@ private:
     std::vector<net::const_buffer> buffers_;
     std::size_t queued_bytes_ = 0;
     std::chrono::steady_clock::time_point write_started_{};
+    std::chrono::steady_clock::time_point due_;  // pending: the listen deadline; live: the next heartbeat
     std::chrono::steady_clock::time_point opened_;
     std::uint64_t sid_ = 0;
     std::uint64_t track_id_ = 0;

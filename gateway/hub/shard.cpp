@@ -11,7 +11,31 @@ bool same(const std::weak_ptr<subscriber>& w, const subscriber& s) {
 
 }  // namespace
 
-shard::shard(unsigned index, pg::listener& listener) : index_(index), listener_(listener) {}
+namespace {
+// Heartbeats, listen deadlines and stalled-write checks are due on this tick.
+constexpr auto tick_period = std::chrono::seconds(1);
+}  // namespace
+
+shard::shard(unsigned index, pg::listener& listener) : index_(index), listener_(listener) { do_tick(); }
+
+void shard::do_tick() {
+    tick_timer_.expires_after(tick_period);
+    tick_timer_.async_wait([this](error_code ec) {
+        if (ec) return;
+        const auto now = std::chrono::steady_clock::now();
+        for (const auto& s : all_subscribers()) s->tick(now);
+        do_tick();
+    });
+}
+
+std::vector<std::shared_ptr<subscriber>> shard::all_subscribers() const {
+    // Copied out first: a tick or a send may close a stream, which edits the lists.
+    std::vector<std::shared_ptr<subscriber>> all;
+    for (const auto& [channel, e] : channels_)
+        for (const auto& w : e.subs)
+            if (auto s = w.lock()) all.push_back(std::move(s));
+    return all;
+}
 
 void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     auto [it, fresh] = channels_.try_emplace(s->channel());
@@ -75,11 +99,7 @@ void shard::post_deliver(std::vector<pg::delivery> batch) {
 }
 
 void shard::broadcast(const pg::frame_ptr& frame) {
-    std::vector<std::shared_ptr<subscriber>> all;
-    for (auto& [channel, e] : channels_)
-        for (const auto& w : e.subs)
-            if (auto s = w.lock()) all.push_back(std::move(s));
-    for (const auto& s : all) s->send(frame);
+    for (const auto& s : all_subscribers()) s->send(frame);
 }
 
 void shard::post_announce(std::vector<pg::listen_set::announcement> live) {

@@ -45,6 +45,7 @@ public:
         metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
     };
 
+    // Starts the shard's tick (once a second) on its context.
     shard(unsigned index, pg::listener& listener);
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
@@ -78,6 +79,8 @@ public:
 
 private:
     void broadcast(const pg::frame_ptr& frame);
+    void do_tick();
+    std::vector<std::shared_ptr<subscriber>> all_subscribers() const;
 
     struct channel_entry {
         std::vector<std::weak_ptr<subscriber>> subs;
@@ -95,6 +98,7 @@ private:
     std::uint64_t next_track_id_ = 0;
     std::mt19937 rng_{std::random_device{}()};
     std::array<char, 512> scratch_{};
+    net::steady_timer tick_timer_{ioc_};
 };
 
 }  // namespace gw::hub

@@ -2,6 +2,7 @@
 // What a shard needs from a stream: the shard tells it when its channel is
 // listened, hands it framed events and closes it. Thread rule: every call is made
 // on the shard's thread, which is the stream's own thread.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +20,9 @@ public:
     virtual void send(const std::shared_ptr<const std::string>& frame) = 0;
     // Close with a reason for the log ("shutdown", "slow_consumer", ...).
     virtual void close(std::string_view reason) = 0;
+    // The shard's clock tick (about once a second): heartbeats and deadlines are
+    // due here, so a stream needs no timer of its own.
+    virtual void tick(std::chrono::steady_clock::time_point now) = 0;
 };
 
 }  // namespace gw::hub

@@ -232,10 +232,12 @@ class IdentityCase(harness.GatewayTestCase, unittest.TestCase):
         self.assertEqual(moved, {reason: 1}, f"{what}: counters moved {moved}, expected {reason} once")
 
     # --- requests -----------------------------------------------------------
-    def assert_refused(self, gw, status, error, path=STREAM, headers=None, method="GET", reason=None):
+    def assert_refused(self, gw, status, error, path=STREAM, headers=None, method="GET", reason=None,
+                       auth=None):
         """A refusal with status, JSON error code `error` (None: any) and exactly one
-        increment of sse_gateway_auth_failures_total{reason=reason or error} for a
-        401/403, or of sse_gateway_refusals_total for anything else. The body."""
+        increment of sse_gateway_auth_failures_total{reason=reason or error} for an
+        identity refusal (by default: a 401/403), or of sse_gateway_refusals_total
+        for anything else. The body."""
         auth_before, other_before = self.refusal_counts(gw)
         got, resp_headers, body = gw.get(path, headers, method)
         self.assertEqual(got, status, f"{method} {path[:80]} {headers}: {body!r}")
@@ -245,7 +247,7 @@ class IdentityCase(harness.GatewayTestCase, unittest.TestCase):
             self.assertEqual(doc.get("error"), error, doc)
         auth_after, other_after = self.refusal_counts(gw)
         reason = reason or doc["error"]
-        if status in (401, 403):
+        if (status in (401, 403)) if auth is None else auth:
             self.assert_counted_once(auth_before, auth_after, reason, f"{status} {doc}")
             self.assertEqual(other_before, other_after)
         else:
@@ -693,9 +695,10 @@ class CorsTest(IdentityCase):
         gw = self.cors_gateway()
         for origin in (EVIL_ORIGIN, ORIGIN + ".evil.example", "null", ORIGIN.upper(), ORIGIN + "/"):
             with self.subTest(origin=origin):
+                # Not an identity failure: counted with the other refusals.
                 self.assert_refused(gw, 403, "forbidden_origin", reason="cors_origin",
                                     headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
-                                    method="OPTIONS")
+                                    method="OPTIONS", auth=False)
                 status, headers, _ = gw.get(STREAM, {"Origin": origin}, method="OPTIONS")
                 self.assertNotIn("access-control-allow-origin", headers)
 

@@ -42,6 +42,29 @@ TEST_CASE("a trusted proxy without a user header gets no identity", "[proxy]") {
     CHECK(r.reason == "missing_user");
 }
 
+TEST_CASE("a request with neither proxy header is left to the other modes", "[proxy]") {
+    proxy_header p("X-User-Id", "X-Gateway-Secret", "s3cret", network_list({"10.0.0.0/8"}));
+    auto r = run(p, {{"Cookie", "a=b"}}, "127.0.0.1");
+    CHECK(r.what == outcome::no_credentials);
+    CHECK(r.reason == "missing_credentials");
+}
+
+TEST_CASE("a repeated user or secret header is refused", "[proxy]") {
+    proxy_header p("X-User-Id", "X-Gateway-Secret", "s3cret", {});
+    gw::http::fields f;
+    f.insert("X-User-Id", "42");
+    f.insert("X-User-Id", "43");
+    f.insert("X-Gateway-Secret", "s3cret");
+    auto r = p.authenticate({f, "/", ip::make_address("127.0.0.1")});
+    CHECK(r.what == outcome::forbidden);
+    CHECK(r.reason == "duplicate_header");
+    gw::http::fields g;
+    g.insert("X-User-Id", "42");
+    g.insert("X-Gateway-Secret", "s3cret");
+    g.insert("X-Gateway-Secret", "s3cret");
+    CHECK(p.authenticate({g, "/", ip::make_address("127.0.0.1")}).reason == "duplicate_header");
+}
+
 TEST_CASE("configured networks restrict where the header is trusted from", "[proxy]") {
     proxy_header p("X-User-Id", "X-Gateway-Secret", "s3cret", network_list({"10.0.0.0/8"}));
     CHECK(run(p, {{"X-User-Id", "1"}, {"X-Gateway-Secret", "s3cret"}}, "10.1.2.3").what == outcome::ok);
