@@ -1,0 +1,1 @@
+// Compiles the precompiled Asio/Beast header that the gateway targets reuse.
