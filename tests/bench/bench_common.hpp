@@ -114,10 +114,13 @@ inline bool find_payload(std::string_view d, payload& out) {
         for (int k = 0; k < 3 && ok; ++k) {
             std::size_t start = j;
             while (j < n && digit(d[j]) && j - start < 19) v[k] = v[k] * 10 + static_cast<std::uint64_t>(d[j++] - '0');
-            if (j == start || (j < n && digit(d[j]))) ok = false;
+            if (j == start || (j < n && digit(d[j])))
+                ok = false;
             else if (k < 2) {
-                if (j < n && d[j] == ':') ++j;
-                else ok = false;
+                if (j < n && d[j] == ':')
+                    ++j;
+                else
+                    ok = false;
             }
         }
         if (ok) {
@@ -221,10 +224,10 @@ private:
 struct phase_stats {
     std::string name;
     std::uint64_t start_ns = 0;
-    std::uint64_t events = 0;     // well-formed events whose user matched
-    std::uint64_t lost = 0;       // sequence gaps
-    std::uint64_t duplicates = 0; // seq not above the last one seen
-    std::uint64_t misrouted = 0;  // payload user != stream user
+    std::uint64_t events = 0;      // well-formed events whose user matched
+    std::uint64_t lost = 0;        // sequence gaps
+    std::uint64_t duplicates = 0;  // seq not above the last one seen
+    std::uint64_t misrouted = 0;   // payload user != stream user
     std::uint64_t first_send_ns = std::numeric_limits<std::uint64_t>::max();
     std::uint64_t last_recv_ns = 0;
     histogram latency;
@@ -382,8 +385,10 @@ public:
     json& num(std::string_view k, double v) {
         key(k);
         char b[64];
-        if (std::isfinite(v)) std::snprintf(b, sizeof b, "%.6g", v);
-        else std::snprintf(b, sizeof b, "null");
+        if (std::isfinite(v))
+            std::snprintf(b, sizeof b, "%.6g", v);
+        else
+            std::snprintf(b, sizeof b, "null");
         s_ += b;
         return *this;
     }
@@ -447,7 +452,8 @@ inline std::string phases_json(std::vector<phase_stats>& phases, const std::vect
             .num("mean_us", p.latency.mean() / 1000.0);
         if (p.events) {
             const double span = static_cast<double>(p.last_recv_ns - std::min(p.first_send_ns, p.last_recv_ns)) / 1e9;
-            j.num("first_send_to_last_recv_s", span).num("events_per_s", span > 0 ? static_cast<double>(p.events) / span : 0.0);
+            j.num("first_send_to_last_recv_s", span)
+                .num("events_per_s", span > 0 ? static_cast<double>(p.events) / span : 0.0);
         }
         // samples[i - 1] was taken when phase i began, samples[i] when it ended.
         if (have_server && i < samples.size()) {
@@ -533,4 +539,4 @@ inline void reply(const std::string& line) {
     write_all(STDOUT_FILENO, s);
 }
 
-} // namespace gw::bench
+}  // namespace gw::bench

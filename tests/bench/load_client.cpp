@@ -15,8 +15,10 @@
 //   phase NAME            start a measurement phase (samples the server's CPU/RSS)
 //   count                 events received so far
 //   sync EXPECTED SECS    wait until EXPECTED events arrived in total, or SECS pass
-//   report [STATEFILE]    everything so far; STATEFILE (the publisher's) also
-//                         counts events missing at the end of each stream as lost
+//   sync STATEFILE SECS   wait until every established stream has the last seq
+//                         the publisher's state file records for its user
+//   report [STATEFILE]    everything so far; STATEFILE also counts events missing
+//                         at the end of each established stream as lost
 //   quit                  (or EOF) close everything and exit
 #include "bench_common.hpp"
 
@@ -105,18 +107,30 @@ options parse_args(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
-        } else if (a == "--host") o.host = val();
-        else if (a == "--port") o.port = static_cast<std::uint16_t>(parse_u64(val(), "--port"));
-        else if (a == "--users") o.users = parse_range(val());
-        else if (a == "--per-user") o.per_user = parse_u64(val(), "--per-user");
-        else if (a == "--path") o.path = val();
-        else if (a == "--header") o.headers.push_back(val());
-        else if (a == "--sources") o.sources = parse_sources(val());
-        else if (a == "--workers") o.workers = parse_u64(val(), "--workers");
-        else if (a == "--concurrency") o.concurrency = parse_u64(val(), "--concurrency");
-        else if (a == "--establish-timeout") o.establish_timeout_s = parse_double(val(), "--establish-timeout");
-        else if (a == "--server-pid") o.server_pids = val();
-        else die("unknown option " + a + " (see --help)");
+        } else if (a == "--host")
+            o.host = val();
+        else if (a == "--port")
+            o.port = static_cast<std::uint16_t>(parse_u64(val(), "--port"));
+        else if (a == "--users")
+            o.users = parse_range(val());
+        else if (a == "--per-user")
+            o.per_user = parse_u64(val(), "--per-user");
+        else if (a == "--path")
+            o.path = val();
+        else if (a == "--header")
+            o.headers.push_back(val());
+        else if (a == "--sources")
+            o.sources = parse_sources(val());
+        else if (a == "--workers")
+            o.workers = parse_u64(val(), "--workers");
+        else if (a == "--concurrency")
+            o.concurrency = parse_u64(val(), "--concurrency");
+        else if (a == "--establish-timeout")
+            o.establish_timeout_s = parse_double(val(), "--establish-timeout");
+        else if (a == "--server-pid")
+            o.server_pids = val();
+        else
+            die("unknown option " + a + " (see --help)");
     }
     if (o.port == 0) die("--port is required");
     if (o.per_user == 0 || o.concurrency == 0) die("--per-user and --concurrency must be positive");
@@ -134,13 +148,14 @@ struct stream {
     bool chunked = false;
     bool last_cr = false;
     bool has_data = false;
+    bool was_up = false;  // got its response headers at some point
     chunk cs = chunk::size;
     std::uint32_t req_sent = 0;
     std::uint64_t user = 0;
     std::uint64_t chunk_left = 0;
     std::uint64_t last_seq = 0;
-    std::string line; // response headers, then the current SSE line
-    std::string data; // the current event's data
+    std::string line;  // response headers, then the current SSE line
+    std::string data;  // the current event's data
 };
 
 constexpr std::size_t max_line = 1 << 16;
@@ -172,8 +187,10 @@ public:
             }
             for (int i = 0; i < n; ++i) {
                 const std::uint64_t tag = evs[i].data.u64;
-                if (tag == cmd_tag) on_command();
-                else on_stream(static_cast<std::size_t>(tag), evs[i].events);
+                if (tag == cmd_tag)
+                    on_command();
+                else
+                    on_stream(static_cast<std::size_t>(tag), evs[i].events);
             }
             if (!announced_) {
                 if (now_ns() > deadline_) give_up();
@@ -239,7 +256,8 @@ private:
     // Closes a stream; counted as failed before its headers, dropped after.
     void close_stream(stream& s) {
         if (s.state == st::closed) return;
-        if (s.state == st::body) ++dropped_;
+        if (s.state == st::body)
+            ++dropped_;
         else {
             ++failed_;
             if (s.state != st::idle) --inflight_;
@@ -278,7 +296,7 @@ private:
         while (s.req_sent < req.size()) {
             ssize_t n = ::send(s.fd, req.data() + s.req_sent, req.size() - s.req_sent, MSG_NOSIGNAL);
             if (n < 0) {
-                if (errno == EAGAIN) return; // EPOLLOUT stays armed
+                if (errno == EAGAIN) return;  // EPOLLOUT stays armed
                 fail(s, "send");
                 return;
             }
@@ -320,7 +338,8 @@ private:
                 continue;
             }
             if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-            if (n < 0) fail(s, "recv");
+            if (n < 0)
+                fail(s, "recv");
             else {
                 if (s.state != st::body && first_error_.empty()) first_error_ = "closed before headers";
                 close_stream(s);
@@ -339,6 +358,7 @@ private:
             std::string rest = s.line.substr(end + 4);
             s.line.clear();
             s.state = st::body;
+            s.was_up = true;
             --inflight_;
             ++established_;
             return rest.empty() || feed_body(s, rest.data(), rest.size(), now);
@@ -364,55 +384,60 @@ private:
         while (i < n) {
             const char c = p[i];
             switch (s.cs) {
-            case chunk::size:
-                ++i;
-                if (std::isxdigit(static_cast<unsigned char>(c))) {
-                    s.chunk_left = s.chunk_left * 16 +
-                                   static_cast<std::uint64_t>(c <= '9' ? c - '0' : (std::tolower(c) - 'a' + 10));
-                    if (s.chunk_left > (std::uint64_t{1} << 32)) return false;
-                } else if (c == ';' || c == ' ') s.cs = chunk::ext;
-                else if (c == '\r') s.cs = chunk::size_lf;
-                else if (c == '\n') end_of_size(s);
-                else return false;
-                break;
-            case chunk::ext:
-                ++i;
-                if (c == '\n') end_of_size(s);
-                break;
-            case chunk::size_lf:
-                ++i;
-                if (c != '\n') return false;
-                end_of_size(s);
-                break;
-            case chunk::data: {
-                const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(s.chunk_left, n - i));
-                if (!feed_sse(s, p + i, take, now)) return false;
-                i += take;
-                s.chunk_left -= take;
-                if (s.chunk_left == 0) s.cs = chunk::data_cr;
-                break;
-            }
-            case chunk::data_cr:
-                ++i;
-                if (c == '\r') s.cs = chunk::data_lf;
-                else if (c == '\n') s.cs = chunk::size;
-                else return false;
-                break;
-            case chunk::data_lf:
-                ++i;
-                if (c != '\n') return false;
-                s.cs = chunk::size;
-                break;
-            case chunk::done:
-                return true; // trailers after the last chunk: ignored
+                case chunk::size:
+                    ++i;
+                    if (std::isxdigit(static_cast<unsigned char>(c))) {
+                        s.chunk_left = s.chunk_left * 16 +
+                                       static_cast<std::uint64_t>(c <= '9' ? c - '0' : (std::tolower(c) - 'a' + 10));
+                        if (s.chunk_left > (std::uint64_t{1} << 32)) return false;
+                    } else if (c == ';' || c == ' ')
+                        s.cs = chunk::ext;
+                    else if (c == '\r')
+                        s.cs = chunk::size_lf;
+                    else if (c == '\n')
+                        end_of_size(s);
+                    else
+                        return false;
+                    break;
+                case chunk::ext:
+                    ++i;
+                    if (c == '\n') end_of_size(s);
+                    break;
+                case chunk::size_lf:
+                    ++i;
+                    if (c != '\n') return false;
+                    end_of_size(s);
+                    break;
+                case chunk::data: {
+                    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(s.chunk_left, n - i));
+                    if (!feed_sse(s, p + i, take, now)) return false;
+                    i += take;
+                    s.chunk_left -= take;
+                    if (s.chunk_left == 0) s.cs = chunk::data_cr;
+                    break;
+                }
+                case chunk::data_cr:
+                    ++i;
+                    if (c == '\r')
+                        s.cs = chunk::data_lf;
+                    else if (c == '\n')
+                        s.cs = chunk::size;
+                    else
+                        return false;
+                    break;
+                case chunk::data_lf:
+                    ++i;
+                    if (c != '\n') return false;
+                    s.cs = chunk::size;
+                    break;
+                case chunk::done:
+                    return true;  // trailers after the last chunk: ignored
             }
         }
         return true;
     }
 
-    static void end_of_size(stream& s) {
-        s.cs = s.chunk_left == 0 ? chunk::done : chunk::data;
-    }
+    static void end_of_size(stream& s) { s.cs = s.chunk_left == 0 ? chunk::done : chunk::data; }
 
     // Lines end in CRLF, LF or CR (a CR at the end of one read may pair with an
     // LF at the start of the next).
@@ -495,6 +520,12 @@ private:
                 phases_.begin(name, start);
             } else if (cmd == "count") {
                 write_all(out_fd_, "count " + std::to_string(received_) + '\n');
+            } else if (cmd == "state") {
+                std::string file;
+                in >> file;
+                state_ = read_state(file);
+            } else if (cmd == "missing") {
+                write_all(out_fd_, "missing " + std::to_string(missing(state_)) + '\n');
             } else if (cmd == "report") {
                 std::string state_file;
                 in >> state_file;
@@ -505,19 +536,22 @@ private:
         }
     }
 
-    void report(const std::string& state_file) {
-        std::uint64_t tail_lost = 0;
-        if (!state_file.empty()) {
-            const seq_state st = read_state(state_file);
-            for (const auto& s : streams_) {
-                auto it = st.find(s.user);
-                if (it != st.end() && it->second > s.last_seq) tail_lost += it->second - s.last_seq;
-            }
+    // Events published for the users of established streams and not (yet) seen.
+    std::uint64_t missing(const seq_state& st) const {
+        std::uint64_t n = 0;
+        for (const auto& s : streams_) {
+            if (!s.was_up) continue;
+            auto it = st.find(s.user);
+            if (it != st.end() && it->second > s.last_seq) n += it->second - s.last_seq;
         }
+        return n;
+    }
+
+    void report(const std::string& state_file) {
+        const std::uint64_t tail_lost = state_file.empty() ? 0 : missing(read_state(state_file));
         std::string out = "streams " + std::to_string(established_) + ' ' + std::to_string(failed_) + ' ' +
-                          std::to_string(dropped_) + ' ' + std::to_string(tail_lost) + ' ' +
-                          std::to_string(comments_) + ' ' + std::to_string(malformed_) + ' ' +
-                          std::to_string(received_) + '\n';
+                          std::to_string(dropped_) + ' ' + std::to_string(tail_lost) + ' ' + std::to_string(comments_) +
+                          ' ' + std::to_string(malformed_) + ' ' + std::to_string(received_) + '\n';
         for (auto& p : phases_.all()) out += p.serialize() + '\n';
         out += "end\n";
         write_all(out_fd_, out);
@@ -543,6 +577,7 @@ private:
     bool announced_ = false;
     bool quit_ = false;
     std::string first_error_;
+    seq_state state_;
     phase_set phases_;
     char rbuf_[65536];
 };
@@ -551,7 +586,7 @@ private:
 
 struct child {
     pid_t pid = -1;
-    int cmd_w = -1; // coordinator -> worker
+    int cmd_w = -1;  // coordinator -> worker
     std::unique_ptr<line_reader> out;
 };
 
@@ -636,16 +671,18 @@ int coordinate(const options& o) {
     auto broadcast = [&](const std::string& msg) {
         for (auto& kid : kids) write_all(kid.cmd_w, msg);
     };
-    auto total_count = [&]() {
-        broadcast("count\n");
+    // Sends `what` to every worker and sums the numbers in their one-line answers.
+    auto ask_sum = [&](const std::string& what) {
+        broadcast(what + '\n');
         std::uint64_t sum = 0;
         for (auto& kid : kids) {
             std::string line;
             if (!kid.out->next_blocking(line, 10000)) die("sse-load: a worker stopped answering");
-            sum += parse_u64(std::string_view(line).substr(6), "count");
+            sum += parse_u64(std::string_view(line).substr(line.find(' ') + 1), what.c_str());
         }
         return sum;
     };
+    auto total_count = [&]() { return ask_sum("count"); };
 
     std::vector<std::string> phase_names;
     std::string line;
@@ -666,23 +703,34 @@ int coordinate(const options& o) {
         } else if (cmd == "count") {
             reply(json().str("event", "count").num("received", total_count()).done());
         } else if (cmd == "sync") {
-            std::uint64_t expected = 0;
+            std::string target;
             double secs = 30;
-            in >> expected >> secs;
+            in >> target >> secs;
             const std::uint64_t start = now_ns();
             const std::uint64_t deadline = start + static_cast<std::uint64_t>(secs * 1e9);
-            std::uint64_t got = total_count();
-            while (got < expected && now_ns() < deadline) {
-                ::usleep(20000);
-                got = total_count();
+            json j;
+            j.str("event", "sync");
+            bool ok = false;
+            if (!target.empty() && std::isdigit(static_cast<unsigned char>(target[0]))) {
+                const std::uint64_t expected = parse_u64(target, "sync");
+                std::uint64_t got = total_count();
+                while (got < expected && now_ns() < deadline) {
+                    ::usleep(20000);
+                    got = total_count();
+                }
+                ok = got >= expected;
+                j.num("received", got).num("expected", expected);
+            } else {
+                broadcast("state " + target + '\n');
+                std::uint64_t missing = ask_sum("missing");
+                while (missing > 0 && now_ns() < deadline) {
+                    ::usleep(20000);
+                    missing = ask_sum("missing");
+                }
+                ok = missing == 0;
+                j.num("missing", missing).num("received", total_count());
             }
-            reply(json()
-                      .str("event", "sync")
-                      .num("received", got)
-                      .num("expected", expected)
-                      .boolean("ok", got >= expected)
-                      .num("waited_s", static_cast<double>(now_ns() - start) / 1e9)
-                      .done());
+            reply(j.boolean("ok", ok).num("waited_s", static_cast<double>(now_ns() - start) / 1e9).done());
         } else if (cmd == "report") {
             std::string state_file;
             in >> state_file;
@@ -703,8 +751,10 @@ int coordinate(const options& o) {
                         malformed += v[5], received += v[6];
                     } else if (l.rfind("phase ", 0) == 0) {
                         phase_stats p = phase_stats::deserialize(l);
-                        if (idx < merged.size()) merged[idx].merge(p);
-                        else merged.push_back(std::move(p));
+                        if (idx < merged.size())
+                            merged[idx].merge(p);
+                        else
+                            merged.push_back(std::move(p));
                         ++idx;
                     }
                 }
@@ -752,7 +802,7 @@ int coordinate(const options& o) {
     return status;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);

@@ -31,7 +31,7 @@ using namespace gw::bench;
 
 struct options {
     std::string database_url;
-    std::string http; // host:port
+    std::string http;  // host:port
     std::string channel_template = "user_{user}";
     std::string path_template = "/pub/{user}";
     user_range users{1, 100};
@@ -70,19 +70,32 @@ options parse_args(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
-        } else if (a == "--database-url") o.database_url = val();
-        else if (a == "--http") o.http = val();
-        else if (a == "--channel-template") o.channel_template = val();
-        else if (a == "--path-template") o.path_template = val();
-        else if (a == "--users") o.users = parse_range(val());
-        else if (a == "--mode") o.mode = val();
-        else if (a == "--rate") o.rate = parse_double(val(), "--rate");
-        else if (a == "--duration") o.duration_s = parse_double(val(), "--duration");
-        else if (a == "--count") o.count = parse_u64(val(), "--count");
-        else if (a == "--window") o.window = parse_u64(val(), "--window");
-        else if (a == "--state") o.state = val();
-        else if (a == "--seed") o.seed = parse_u64(val(), "--seed");
-        else die("unknown option " + a + " (see --help)");
+        } else if (a == "--database-url")
+            o.database_url = val();
+        else if (a == "--http")
+            o.http = val();
+        else if (a == "--channel-template")
+            o.channel_template = val();
+        else if (a == "--path-template")
+            o.path_template = val();
+        else if (a == "--users")
+            o.users = parse_range(val());
+        else if (a == "--mode")
+            o.mode = val();
+        else if (a == "--rate")
+            o.rate = parse_double(val(), "--rate");
+        else if (a == "--duration")
+            o.duration_s = parse_double(val(), "--duration");
+        else if (a == "--count")
+            o.count = parse_u64(val(), "--count");
+        else if (a == "--window")
+            o.window = parse_u64(val(), "--window");
+        else if (a == "--state")
+            o.state = val();
+        else if (a == "--seed")
+            o.seed = parse_u64(val(), "--seed");
+        else
+            die("unknown option " + a + " (see --help)");
     }
     if (o.database_url.empty() == o.http.empty()) die("give exactly one of --database-url and --http");
     if (o.mode != "rate" && o.mode != "flat" && o.mode != "broadcast") die("--mode must be rate, flat or broadcast");
@@ -167,10 +180,15 @@ private:
             }
             nulls = 0;
             switch (PQresultStatus(r)) {
-            case PGRES_PIPELINE_SYNC: --outstanding_; break;
-            case PGRES_TUPLES_OK:
-            case PGRES_COMMAND_OK: break;
-            default: error(PQresultErrorMessage(r)); break;
+                case PGRES_PIPELINE_SYNC:
+                    --outstanding_;
+                    break;
+                case PGRES_TUPLES_OK:
+                case PGRES_COMMAND_OK:
+                    break;
+                default:
+                    error(PQresultErrorMessage(r));
+                    break;
             }
             PQclear(r);
         }
@@ -266,15 +284,17 @@ void sleep_until(std::uint64_t t) {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     const options o = parse_args(argc, argv);
     seq_state state = read_state(o.state);
     std::unique_ptr<sender> out;
-    if (!o.database_url.empty()) out = std::make_unique<pg_sender>(o.database_url, o.channel_template);
-    else out = std::make_unique<http_sender>(o.http, o.path_template);
+    if (!o.database_url.empty())
+        out = std::make_unique<pg_sender>(o.database_url, o.channel_template);
+    else
+        out = std::make_unique<http_sender>(o.http, o.path_template);
 
     std::mt19937_64 rng(o.seed);
     std::uniform_int_distribution<std::uint64_t> pick(o.users.first, o.users.last);

@@ -5,7 +5,7 @@
 // The "server" sampled for CPU and RSS is the listening backend.
 //
 // Commands on stdin after the "ready" line, as for sse-load:
-//   phase NAME | count | sync EXPECTED SECS | report [STATEFILE] | quit
+//   phase NAME | count | sync EXPECTED|STATEFILE SECS | report [STATEFILE] | quit
 #include "bench_common.hpp"
 
 #include <libpq-fe.h>
@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include <cctype>
 #include <iostream>
 
 namespace {
@@ -47,11 +48,16 @@ options parse_args(int argc, char** argv) {
         if (a == "--help" || a == "-h") {
             usage();
             std::exit(0);
-        } else if (a == "--database-url") o.database_url = val();
-        else if (a == "--channel-template") o.channel_template = val();
-        else if (a == "--users") o.users = parse_range(val());
-        else if (a == "--batch") o.batch = parse_u64(val(), "--batch");
-        else die("unknown option " + a + " (see --help)");
+        } else if (a == "--database-url")
+            o.database_url = val();
+        else if (a == "--channel-template")
+            o.channel_template = val();
+        else if (a == "--users")
+            o.users = parse_range(val());
+        else if (a == "--batch")
+            o.batch = parse_u64(val(), "--batch");
+        else
+            die("unknown option " + a + " (see --help)");
     }
     if (o.database_url.empty()) die("--database-url is required");
     if (o.batch == 0) die("--batch must be positive");
@@ -151,8 +157,10 @@ private:
                      user <= o_.users.last;
             }
             payload pl;
-            if (ok && find_payload(n->extra, pl)) phases_.record(pl, user, last_seq_[user - o_.users.first], now);
-            else ++malformed_;
+            if (ok && find_payload(n->extra, pl))
+                phases_.record(pl, user, last_seq_[user - o_.users.first], now);
+            else
+                ++malformed_;
             PQfreemem(n);
         }
     }
@@ -171,7 +179,13 @@ private:
         } else if (cmd == "count") {
             reply(json().str("event", "count").num("received", received_).done());
         } else if (cmd == "sync") {
-            in >> sync_expected_ >> sync_secs_;
+            std::string target;
+            in >> target >> sync_secs_;
+            sync_by_state_ = !target.empty() && !std::isdigit(static_cast<unsigned char>(target[0]));
+            if (sync_by_state_)
+                state_ = read_state(target);
+            else
+                sync_expected_ = parse_u64(target, "sync");
             sync_start_ = now_ns();
             sync_pending_ = true;
         } else if (cmd == "report") {
@@ -188,27 +202,31 @@ private:
     void check_sync() {
         if (!sync_pending_) return;
         const std::uint64_t now = now_ns();
-        const bool ok = received_ >= sync_expected_;
+        const std::uint64_t miss = sync_by_state_ ? missing(state_) : 0;
+        const bool ok = sync_by_state_ ? miss == 0 : received_ >= sync_expected_;
         if (!ok && now < sync_start_ + static_cast<std::uint64_t>(sync_secs_ * 1e9)) return;
         sync_pending_ = false;
-        reply(json()
-                  .str("event", "sync")
-                  .num("received", received_)
-                  .num("expected", sync_expected_)
-                  .boolean("ok", ok)
-                  .num("waited_s", static_cast<double>(now - sync_start_) / 1e9)
-                  .done());
+        json j;
+        j.str("event", "sync").num("received", received_);
+        if (sync_by_state_)
+            j.num("missing", miss);
+        else
+            j.num("expected", sync_expected_);
+        reply(j.boolean("ok", ok).num("waited_s", static_cast<double>(now - sync_start_) / 1e9).done());
+    }
+
+    // Notifications published on our channels and not (yet) received.
+    std::uint64_t missing(const seq_state& st) const {
+        std::uint64_t n = 0;
+        for (std::uint64_t i = 0; i < last_seq_.size(); ++i) {
+            auto it = st.find(o_.users.first + i);
+            if (it != st.end() && it->second > last_seq_[i]) n += it->second - last_seq_[i];
+        }
+        return n;
     }
 
     void report(const std::string& state_file) {
-        std::uint64_t tail = 0;
-        if (!state_file.empty()) {
-            const seq_state st = read_state(state_file);
-            for (std::uint64_t i = 0; i < last_seq_.size(); ++i) {
-                auto it = st.find(o_.users.first + i);
-                if (it != st.end() && it->second > last_seq_[i]) tail += it->second - last_seq_[i];
-            }
-        }
+        const std::uint64_t tail = state_file.empty() ? 0 : missing(read_state(state_file));
         std::vector<server_sample> all = samples_;
         all.push_back(sample_server(pids_));
         std::uint64_t lost = tail, dup = 0, mis = 0, events = 0;
@@ -248,12 +266,14 @@ private:
     double establish_s_ = 0;
     bool quit_ = false;
     bool sync_pending_ = false;
+    bool sync_by_state_ = false;
+    seq_state state_;
     std::uint64_t sync_expected_ = 0;
     double sync_secs_ = 30;
     std::uint64_t sync_start_ = 0;
 };
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);

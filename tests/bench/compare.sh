@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: sse-gateway vs nginx+nchan vs the raw PostgreSQL
+# LISTEN floor, the same workload against each in one run, one table out.
+#
+#   bash tests/bench/compare.sh                 # full size: 19,000 streams
+#   bash tests/bench/compare.sh --small         # 600 streams, short phases
+#   bash tests/bench/compare.sh --help
+#
+# Per target: open the streams (timed) -> idle (server RSS per stream) ->
+# rate phase (NOTIFY/POST at --rate to random users: latency) -> broadcast (one
+# event per user back to back: time to the last) -> flat out (throughput, CPU
+# per event). Every event is checked for loss, duplication and misrouting.
+# Installs nginx + libnginx-mod-nchan with apt-get when missing (needs root).
+# Run as root (or a user allowed to run nginx and tmp-postgres.sh).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+streams=19000
+per_user=1
+rate=1000
+rate_seconds=15
+flat_seconds=5
+idle_seconds=5
+gateway_threads=2,1
+targets=gateway,nchan,floor
+sources=127.0.0.2-127.0.0.5
+workers=
+build_dir=$root/build
+do_build=1
+keep=0
+markdown=
+json_dir=
+secret=bench-secret-$$
+command_line="bash tests/bench/compare.sh${*:+ $*}"
+
+usage() {
+  cat <<EOF
+usage: $0 [options]
+  --streams N            streams per target (default $streams)
+  --per-user K           streams per user (default $per_user); users = N / K
+  --rate R               NOTIFY/s in the latency phase (default $rate)
+  --rate-seconds S       length of the latency phase (default $rate_seconds)
+  --flat-seconds S       length of the flat-out phase (default $flat_seconds)
+  --idle-seconds S       settle time before the idle RSS sample (default $idle_seconds)
+  --gateway-threads L    comma list; one gateway run per value (default $gateway_threads)
+  --targets L            comma list of gateway,nchan,floor (default $targets)
+  --sources RANGE        client source addresses (default $sources)
+  --workers W            sse-load processes (default: one per 9,500 streams)
+  --build-dir DIR        CMake build tree (default build/; created with scripts/build.sh)
+  --no-build             use the binaries already in the build tree
+  --small                --streams 600 --rate-seconds 3 --flat-seconds 2 --idle-seconds 1
+  --markdown FILE        also write the report to FILE
+  --json-dir DIR         keep every raw JSON line here
+  --keep                 keep the temp dir (logs, configs)
+EOF
+}
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --streams) streams=$2; shift 2 ;;
+    --per-user) per_user=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --rate-seconds) rate_seconds=$2; shift 2 ;;
+    --flat-seconds) flat_seconds=$2; shift 2 ;;
+    --idle-seconds) idle_seconds=$2; shift 2 ;;
+    --gateway-threads) gateway_threads=$2; shift 2 ;;
+    --targets) targets=$2; shift 2 ;;
+    --sources) sources=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --build-dir) build_dir=$(realpath -m "$2"); shift 2 ;;
+    --no-build) do_build=0; shift ;;
+    --small) streams=600; rate_seconds=3; flat_seconds=2; idle_seconds=1; shift ;;
+    --markdown) markdown=$(realpath -m "$2"); shift 2 ;;
+    --json-dir) json_dir=$(realpath -m "$2"); shift 2 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+users=$((streams / per_user))
+if (( users < 1 || users * per_user != streams )); then
+  echo "compare.sh: --streams must be a multiple of --per-user" >&2; exit 2
+fi
+
+log() { printf '[compare %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# ---- what it needs -------------------------------------------------------------
+find_nchan() {
+  local d
+  for d in /usr/lib/nginx/modules /usr/share/nginx/modules; do
+    [[ -f $d/ngx_nchan_module.so ]] && { echo "$d/ngx_nchan_module.so"; return 0; }
+  done
+  return 1
+}
+if [[ ,$targets, == *,nchan,* ]] && { [[ ! -x /usr/sbin/nginx ]] || ! find_nchan >/dev/null; }; then
+  [[ $(id -u) -eq 0 ]] || die "nginx and libnginx-mod-nchan are missing and installing them needs root"
+  log "installing nginx libnginx-mod-nchan"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends nginx libnginx-mod-nchan >/dev/null ||
+    { apt-get update -qq && apt-get install -y --no-install-recommends nginx libnginx-mod-nchan >/dev/null; }
+  # The distribution's own nginx service is not ours: leave it stopped.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then
+    systemctl stop nginx || true
+  fi
+fi
+nchan_so=$(find_nchan || true)
+
+if (( do_build )); then
+  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
+    log "configuring $build_dir"
+    cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fi
+  log "building the gateway and the bench tools in $build_dir"
+  cmake --build "$build_dir" -j"$(nproc)" --target sse-gateway sse-load sse-notify-pub sse-pg-floor >/dev/null
+fi
+gateway_bin=$build_dir/gateway/sse-gateway
+load_bin=$build_dir/tests/bench/sse-load
+pub_bin=$build_dir/tests/bench/sse-notify-pub
+floor_bin=$build_dir/tests/bench/sse-pg-floor
+for b in "$gateway_bin" "$load_bin" "$pub_bin" "$floor_bin"; do
+  [[ -x $b ]] || die "missing $b (build first or drop --no-build)"
+done
+
+# Every process here holds up to ~19,000 sockets.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(( $(ulimit -n) >= 19500 || streams < 15000 )) ||
+  die "open-file limit $(ulimit -n) is too low for $streams streams in one server process"
+
+# ---- temp dir, cleanup -----------------------------------------------------------
+tmp=$(mktemp -d /tmp/sse-bench.XXXXXX)
+chmod 755 "$tmp" # tmp-postgres.sh runs the server as the postgres user
+server_pid=
+pg_dir=$tmp/pg
+
+stop_pid() { # pid, signal, seconds to wait before SIGKILL
+  local pid=$1 sig=${2:-TERM} wait=${3:-15} i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < wait * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
+  stop_pid "$server_pid" TERM 15
+  bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  if (( keep || rc != 0 )); then
+    log "logs kept in $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  /usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+json_field() { # json, field -> number/string value (flat keys only)
+  /usr/bin/python3 -c 'import json, sys
+v = json.loads(sys.argv[1]).get(sys.argv[2])
+print("" if v is None else v)' "$1" "$2"
+}
+
+# ---- the driver: one workload against one receiver ---------------------------------
+# The receiver (sse-load or sse-pg-floor) runs as a coprocess: commands in,
+# one JSON line back for each.
+results=$tmp/results.jsonl
+: >"$results"
+
+send() { printf '%s\n' "$1" >&"${RUN[1]}"; }
+receive() { # seconds
+  local line
+  IFS= read -r -t "$1" line <&"${RUN[0]}" || die "$label: no answer from the receiver within $1 s (see $tmp)"
+  printf '%s\n' "$line"
+}
+record() { # kind json
+  printf '{"target":"%s","kind":"%s","data":%s}\n' "$label" "$1" "$2" >>"$results"
+}
+
+publish() { # mode extra-args...
+  local mode=$1 out sent
+  shift
+  out=$("$pub_bin" "${pub_target[@]}" --users "1-$users" --mode "$mode" --state "$tmp/$label.state" "$@" \
+        2>>"$tmp/$label.pub.err") || die "$label: publisher ($mode) failed: $out $(tail -2 "$tmp/$label.pub.err")"
+  record "publish_$mode" "$out"
+  sent=$(json_field "$out" sent)
+  log "$label: $mode published $sent ($(json_field "$out" rate | cut -d. -f1)/s)"
+}
+
+phase() { # name
+  send "phase $1"
+  receive 30 >/dev/null
+}
+
+sync_all() { # seconds: wait until every open stream has everything published for its user
+  local reply
+  send "sync $tmp/$label.state $1"
+  reply=$(receive $(($1 + 30)))
+  record sync "$reply"
+  [[ $(json_field "$reply" ok) == True ]] ||
+    log "$label: $(json_field "$reply" missing) events still missing after $1 s"
+}
+
+run_workload() { # label; uses receiver_cmd, pub_target, fanout
+  local ready report
+  log "$label: opening $streams streams"
+  coproc RUN { exec "${receiver_cmd[@]}" 2>>"$tmp/$label.receiver.err"; }
+  ready=$(receive 900)
+  record ready "$ready"
+  log "$label: $(json_field "$ready" established) established, $(json_field "$ready" failed) failed, in $(json_field "$ready" establish_s) s"
+  [[ $(json_field "$ready" established) -gt 0 ]] || die "$label: no stream could be opened: $(json_field "$ready" first_error)"
+
+  phase idle
+  sleep "$idle_seconds"
+  phase rate
+  publish rate --rate "$rate" --duration "$rate_seconds" --seed 1
+  sync_all 60
+  # Events belong to the phase they were sent in, so no pause is needed between
+  # phases; each phase's CPU window ends when the next one starts.
+  phase broadcast
+  publish broadcast
+  sync_all 120
+  phase flat
+  publish flat --duration "$flat_seconds" --seed 2
+  sync_all 300
+  send "report $tmp/$label.state"
+  report=$(receive 120)
+  record report "$report"
+  log "$label: lost $(json_field "$report" lost), misrouted $(json_field "$report" misrouted), duplicates $(json_field "$report" duplicates)"
+  send quit
+  wait "$RUN_PID" 2>/dev/null || true
+  RUN_PID=
+}
+
+wait_for_port_in_log() { # logfile pid -> port
+  local i port
+  for ((i = 0; i < 300; i++)); do
+    port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$1" | head -1)
+    [[ -n $port ]] && { echo "$port"; return 0; }
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+ready_endpoint() { # port path: wait for 200
+  /usr/bin/python3 - "$1" "$2" <<'EOF'
+import sys, time, urllib.request
+url = "http://127.0.0.1:%s%s" % (sys.argv[1], sys.argv[2])
+for _ in range(300):
+    try:
+        if urllib.request.urlopen(url, timeout=2).status == 200:
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+
+load_cmd() { # port + extra sse-load args
+  local port=$1
+  shift
+  receiver_cmd=("$load_bin" --port "$port" --users "1-$users" --per-user "$per_user" --sources "$sources"
+                --server-pid "$server_pid" "$@")
+  [[ -n $workers ]] && receiver_cmd+=(--workers "$workers")
+  return 0
+}
+
+# ---- run ---------------------------------------------------------------------------
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+db_url=$(bash "$root/scripts/tmp-postgres.sh" start "$pg_dir") || die "cannot start PostgreSQL"
+log "PostgreSQL at $db_url"
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+IFS=, read -r -a target_list <<<"$targets"
+IFS=, read -r -a thread_list <<<"$gateway_threads"
+for target in "${target_list[@]}"; do
+  case $target in
+    gateway)
+      for threads in "${thread_list[@]}"; do
+        label=gateway-t$threads
+        "$gateway_bin" --listen 127.0.0.1:0 --database-url "$db_url" --proxy-secret "$secret" \
+          --threads "$threads" --heartbeat 15 >"$tmp/$label.log" 2>&1 &
+        server_pid=$!
+        port=$(wait_for_port_in_log "$tmp/$label.log" "$server_pid") || die "gateway did not start: $(tail -3 "$tmp/$label.log")"
+        ready_endpoint "$port" /readyz || die "gateway never became ready"
+        load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret"
+        pub_target=(--database-url "$db_url")
+        fanout=$per_user
+        run_workload
+        stop_pid "$server_pid" TERM 30
+        server_pid=
+      done
+      ;;
+    nchan)
+      label=nchan
+      [[ -n $nchan_so ]] || die "ngx_nchan_module.so not found"
+      mkdir -p "$tmp/nginx/tmp"
+      port=$(free_port)
+      user_line=
+      [[ $(id -u) -eq 0 ]] && user_line="user root;"
+      # Equivalent to the gateway's defaults: per-user channel, EventSource,
+      # a 15 s heartbeat comment, a 64-message / 300 s replay buffer.
+      # worker_connections may exceed the fd limit, and must: with 20,000 this
+      # nchan ran out of connection slots at 18,747 subscribers (18,759 fds).
+      # nginx preallocates those slots at start, so they are in its baseline RSS,
+      # not in the per-stream figure.
+      cat >"$tmp/nginx/nginx.conf" <<EOF
+load_module $nchan_so;
+$user_line
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+daemon off;
+events {
+  worker_connections $((streams * 13 / 10 + 1000));
+  use epoll;
+}
+http {
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 3600s;
+  client_body_temp_path $tmp/nginx/tmp;
+  nchan_shared_memory_size 256m;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location ~ ^/sub/(\d+)\$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id \$1;
+      nchan_subscriber_first_message newest;
+      nchan_eventsource_ping_interval 15;
+      nchan_eventsource_ping_comment "hb";
+    }
+    location ~ ^/pub/(\d+)\$ {
+      nchan_publisher;
+      nchan_channel_id \$1;
+      nchan_message_buffer_length 64;
+      nchan_message_timeout 300s;
+    }
+  }
+}
+EOF
+      /usr/sbin/nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx/stdout.log" 2>&1 &
+      master_pid=$!
+      server_pid=$master_pid
+      nginx_worker=
+      for ((i = 0; i < 100; i++)); do
+        nginx_worker=$(pgrep -P "$master_pid" | head -1 || true)
+        [[ -n $nginx_worker ]] && break
+        sleep 0.1
+      done
+      [[ -n $nginx_worker ]] || die "nginx did not start: $(tail -3 "$tmp/nginx/error.log" "$tmp/nginx/stdout.log")"
+      sleep 0.3
+      # The worker serves every stream and publish: it is the process measured.
+      server_pid=$nginx_worker
+      load_cmd "$port" --path '/sub/{user}'
+      server_pid=$master_pid
+      pub_target=(--http "127.0.0.1:$port" --path-template '/pub/{user}')
+      fanout=$per_user
+      run_workload
+      stop_pid "$master_pid" QUIT 30
+      server_pid=
+      ;;
+    floor)
+      label=floor
+      receiver_cmd=("$floor_bin" --database-url "$db_url" --users "1-$users")
+      pub_target=(--database-url "$db_url")
+      fanout=1
+      run_workload
+      ;;
+    *) die "unknown target $target" ;;
+  esac
+done
+
+meta=$(/usr/bin/python3 - "$command_line" "$load_at_start" "$streams" "$per_user" "$rate" "$rate_seconds" \
+        "$flat_seconds" "$idle_seconds" <<'EOF'
+import json, os, platform, subprocess, sys, time
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
+print(json.dumps({
+    "command": sys.argv[1], "load_at_start": sys.argv[2], "load_at_end": open("/proc/loadavg").read().split()[:3],
+    "streams": int(sys.argv[3]), "per_user": int(sys.argv[4]), "rate": float(sys.argv[5]),
+    "rate_seconds": float(sys.argv[6]), "flat_seconds": float(sys.argv[7]), "idle_seconds": float(sys.argv[8]),
+    "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1048576, 1),
+    "kernel": platform.release(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    "nginx": subprocess.run(["/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip(),
+}))
+EOF
+)
+label=meta
+record meta "$meta"
+[[ -n $json_dir ]] && { mkdir -p "$json_dir"; cp "$results" "$json_dir/results.jsonl"; }
+/usr/bin/python3 "$here/compare_table.py" "$results" | tee ${markdown:+"$markdown"}
