@@ -80,6 +80,7 @@ struct config {
     std::chrono::seconds header_timeout{10};
     std::chrono::seconds listen_timeout{10};
     std::chrono::seconds drain{10};
+    std::chrono::seconds db_ping{15};
 
     log_level level = log_level::info;
 };

@@ -48,6 +48,7 @@ server::server(config cfg)
     if (cfg_.channel_mode == "shared") ls.shared_channel = cfg_.shared_channel;
     ls.broadcast_channel = cfg_.broadcast_channel;
     ls.shards = cfg_.threads;
+    ls.ping_interval = cfg_.db_ping;
     hooks.route_shared = [this](std::string_view payload) -> std::optional<std::string> {
         auto user = user_in_payload(payload, cfg_.shared_user_field);
         if (!user) return std::nullopt;

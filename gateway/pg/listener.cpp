@@ -25,6 +25,7 @@ listener::listener(net::io_context& ioc, settings s, hooks h)
       hooks_(std::move(h)),
       conn_(ioc, settings_.conninfo, "sse-gateway"),
       retry_timer_(ioc),
+      ping_timer_(ioc),
       rng_(std::random_device{}()) {
     if (!settings_.shared_channel.empty()) set_.carry_on(settings_.shared_channel);
     if (!settings_.broadcast_channel.empty()) set_.pin(settings_.broadcast_channel);
@@ -85,6 +86,7 @@ void listener::stop() {
     net::post(ioc_, [this] {
         state_ = state::stopped;
         retry_timer_.cancel();
+        ping_timer_.cancel();
         conn_.teardown();
         if (pool_) pool_->stop();
         counters_.up.set(0);
@@ -117,7 +119,27 @@ void listener::on_connected() {
         .num("backend_pid", static_cast<std::int64_t>(PQbackendPID(c)));
     do_wait_read();
     schedule_batch();
+    arm_ping(settings_.ping_interval);
     update_ready();
+}
+
+void listener::arm_ping(std::chrono::steady_clock::duration after) {
+    ping_timer_.expires_after(after);
+    ping_timer_.async_wait([this](error_code ec) {
+        if (!ec && state_ == state::connected) on_ping_timer();
+    });
+}
+
+void listener::on_ping_timer() {
+    if (ping_in_flight_) return lost("liveness check");
+    // A batch in flight is answer enough that the connection lives: look again later.
+    if (command_in_flight_) return arm_ping(settings_.ping_interval);
+    if (PQsendQuery(conn_.get(), "") == 0) return lost("send");
+    command_in_flight_ = true;
+    ping_in_flight_ = true;
+    command_failed_ = false;
+    if (!conn_.flush()) return lost("write");
+    arm_ping(settings_.ping_interval);  // the deadline for the answer
 }
 
 void listener::do_wait_read() {
@@ -172,14 +194,21 @@ void listener::do_batch() {
 
 void listener::on_batch_result(PGresult* r) {
     if (r) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const auto st = PQresultStatus(r);
+        if (st != PGRES_COMMAND_OK && !(ping_in_flight_ && st == PGRES_EMPTY_QUERY)) {
             command_failed_ = true;
             log::error("listen batch failed").str("error", conn_.error());
         }
         return;
     }
-    // No more results: the batch is complete.
+    // No more results: the command is complete.
     command_in_flight_ = false;
+    if (ping_in_flight_) {
+        ping_in_flight_ = false;
+        if (command_failed_) return lost("liveness check");
+        arm_ping(settings_.ping_interval);
+        return schedule_batch();
+    }
     if (command_failed_) return lost("listen batch");
     auto done = set_.confirm(seq_);
     counters_.channels.set(static_cast<std::int64_t>(set_.listened_count()));
@@ -275,6 +304,8 @@ void listener::lost(std::string_view what) {
         .str("error", conn_.error())
         .num("attempt", static_cast<std::int64_t>(attempt_));
     conn_.teardown();
+    ping_timer_.cancel();
+    ping_in_flight_ = false;
     command_in_flight_ = false;
     batch_scheduled_ = false;
     counters_.up.set(0);

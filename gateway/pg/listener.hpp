@@ -4,8 +4,10 @@
 // Pending LISTEN/UNLISTEN statements go out together as one batch; the
 // connection is re-opened with capped, jittered exponential backoff, every wanted
 // channel is listened again, and then each is caught up with the snapshot query
-// (only a payload that differs from the channel's last event is sent). Never a
-// blocking libpq call, never an explicit transaction.
+// (only a payload that differs from the channel's last event is sent). An idle
+// connection is pinged (an empty query) so a silently dead one -- no RST, no
+// error, just nothing -- is noticed within two ping intervals, not at the next
+// TCP keepalive verdict. Never a blocking libpq call, never an explicit transaction.
 //
 // Each notification gets a sequence number (the event id), is framed once, kept
 // in its channel's replay buffer and posted to the shards that want it.
@@ -71,6 +73,8 @@ public:
         std::string shared_channel;     // non-empty: shared-channel mode, user id in the payload
         std::string broadcast_channel;  // non-empty: events here reach every stream
         unsigned shards = 1;            // how many shards there are (broadcasts reach each)
+        // An idle connection is pinged this often, and lost if the answer takes as long.
+        std::chrono::seconds ping_interval{15};
     };
 
     struct counters {
@@ -123,6 +127,8 @@ private:
     void catch_up_channel(const std::string& channel, unsigned attempt);
     void lost(std::string_view what);
     void schedule_reconnect();
+    void arm_ping(std::chrono::steady_clock::duration after);
+    void on_ping_timer();
     void update_ready();
 
     net::io_context& ioc_;
@@ -138,9 +144,11 @@ private:
     bool batch_scheduled_ = false;
     bool command_in_flight_ = false;
     bool command_failed_ = false;
+    bool ping_in_flight_ = false;  // the command in flight is a liveness ping
     bool ever_connected_ = false;
     unsigned attempt_ = 0;
     net::steady_timer retry_timer_;
+    net::steady_timer ping_timer_;
     std::mt19937_64 rng_;
     std::atomic<bool> ready_{false};
 };
