@@ -56,9 +56,12 @@ server::server(config cfg)
         if (!named.ok()) return std::nullopt;
         return std::move(named.channel);
     };
-    listener_ = std::make_unique<pg::listener>(pg_ioc_, std::move(ls), std::move(hooks));
+    for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i));
+    // The listener lives on shard 0's loop: events for shard 0's streams need no
+    // thread hop at all, and with --threads 1 nothing does.
+    listener_ = std::make_unique<pg::listener>(shards_[0]->context(), std::move(ls), std::move(hooks));
+    for (auto& s : shards_) s->attach(*listener_);
     state_.boot_id = framer_.boot_id();
-    for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i, *listener_));
 
     state_.ready = [this] { return listener_->ready(); };
     state_.metrics_text = [this] { return render_metrics(); };
@@ -88,9 +91,7 @@ int server::run() {
     if (cfg_.proxy_secret.empty() && cfg_.allow_insecure_proxy_header)
         log::warn("proxy-header mode trusts the user header without a secret: development only");
 
-    guards_.emplace_back(net::make_work_guard(pg_ioc_));
     for (auto& s : shards_) guards_.emplace_back(net::make_work_guard(s->context()));
-    threads_.emplace_back([this] { pg_ioc_.run(); });
     for (auto& s : shards_) threads_.emplace_back([&ioc = s->context()] { ioc.run(); });
 
     listener_->start();
@@ -164,8 +165,11 @@ void server::finish_shutdown() {
     listener_->stop();
     for (auto& g : guards_) g.reset();
     // Every connection is closed; what remains on the shard loops are drain timers
-    // of streams already gone, so stopping them loses nothing.
-    for (auto& s : shards_) s->context().stop();
+    // of streams already gone, so stopping them loses nothing. Posted behind the
+    // listener's stop on shard 0's loop, so that runs first.
+    net::post(shards_[0]->context(), [this] {
+        for (auto& s : shards_) s->context().stop();
+    });
 }
 
 std::string server::render_metrics() const {

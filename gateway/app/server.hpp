@@ -1,5 +1,6 @@
 #pragma once
-// The process: N shard threads, one listener thread, and the main thread, which
+// The process: N shard threads (shard 0's also runs the PostgreSQL listener), and
+// the main thread, which
 // accepts connections (handing each socket to a shard in turn), handles signals
 // and runs the shutdown: not ready -> stop accepting -> close streams spread
 // over the drain period -> stop the listener -> stop the loops.
@@ -40,7 +41,6 @@ private:
 
     config cfg_;
     net::io_context main_ioc_{1};
-    net::io_context pg_ioc_{1};
     // Declared before the shards: their pending handlers may still reference these.
     web::shared_state state_;
     hub::event_framer framer_;

@@ -16,7 +16,7 @@ namespace {
 constexpr auto tick_period = std::chrono::seconds(1);
 }  // namespace
 
-shard::shard(unsigned index, pg::listener& listener) : index_(index), listener_(listener) { do_tick(); }
+shard::shard(unsigned index) : index_(index) { do_tick(); }
 
 void shard::do_tick() {
     tick_timer_.expires_after(tick_period);
@@ -43,7 +43,7 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     e.subs.push_back(s);
     if (fresh) {
         e.seq = ++next_seq_;
-        listener_.add(it->first, s->user(), index_, e.seq);
+        listener_->add(it->first, s->user(), index_, e.seq);
     } else if (e.live) {
         // Posted, not called: the subscriber is still inside its own start-up.
         net::post(ioc_, [w = std::weak_ptr<subscriber>(s)] {
@@ -54,7 +54,7 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
 
 void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
                      std::function<void(subscriber&, pg::catch_up_reply)> done) {
-    listener_.catch_up(s->channel(), last_seq,
+    listener_->catch_up(s->channel(), last_seq,
                        [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](pg::catch_up_reply r) {
                            net::post(ioc_, [w, done, r = std::move(r)]() mutable {
                                if (auto p = w.lock()) done(*p, std::move(r));
@@ -67,7 +67,7 @@ void shard::unsubscribe(const subscriber& s) {
     if (it == channels_.end()) return;
     std::erase_if(it->second.subs, [&](const auto& w) { return same(w, s); });
     if (!it->second.subs.empty()) return;
-    listener_.remove(it->first, index_);
+    listener_->remove(it->first, index_);
     channels_.erase(it);
 }
 

@@ -45,8 +45,10 @@ public:
         metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
     };
 
-    // Starts the shard's tick (once a second) on its context.
-    shard(unsigned index, pg::listener& listener);
+    // Starts the shard's tick (once a second) on its context. attach() the
+    // listener before the context runs.
+    explicit shard(unsigned index);
+    void attach(pg::listener& listener) { listener_ = &listener; }
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
 
@@ -89,7 +91,7 @@ private:
     };
 
     unsigned index_;
-    pg::listener& listener_;
+    pg::listener* listener_ = nullptr;
     net::io_context ioc_{1};
     counters counters_;
     std::unordered_map<std::string, channel_entry> channels_;

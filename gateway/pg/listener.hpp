@@ -12,8 +12,8 @@
 // Each notification gets a sequence number (the event id), is framed once, kept
 // in its channel's replay buffer and posted to the shards that want it.
 //
-// Thread rule: runs on its own io_context (one thread). The public methods may be
-// called from any thread: they post onto that context. Hooks and callbacks are
+// Thread rule: runs on one single-threaded io_context (the server gives it shard
+// 0's). The public methods may be called from any thread: they post onto it. Hooks and callbacks are
 // called on the listener's thread and must only post elsewhere.
 #include "metrics.hpp"
 #include "net.hpp"
