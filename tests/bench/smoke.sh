@@ -25,7 +25,7 @@ tmp=$(mktemp -d /tmp/sse-bench-smoke.XXXXXX)
 chmod 755 "$tmp" # tmp-postgres.sh runs the server as the postgres user
 gateway_pid=
 fixture_pid=
-RUN_PID=
+load_pid= # bash unsets RUN_PID as soon as the coprocess exits: keep our own copy
 
 stop_pid() {
   local pid=$1 i
@@ -42,7 +42,7 @@ stop_pid() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pid "${RUN_PID:-}"
+  stop_pid "$load_pid"
   stop_pid "$gateway_pid"
   stop_pid "$fixture_pid"
   bash "$scripts/tmp-postgres.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
@@ -127,6 +127,7 @@ coproc RUN { exec "$load_bin" --port "$port" --users "1-$users" --per-user "$per
   --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret" \
   --sources 127.0.0.2-127.0.0.3 --workers 2 --establish-timeout 60 --server-pid "$gateway_pid" \
   2>>"$tmp/load.err"; }
+load_pid=$RUN_PID
 ready=$(receive 120)
 [[ $(field "$ready" established) == $((users * per_user)) && $(field "$ready" failed) == 0 ]] ||
   fail "streams not established: $ready"
@@ -144,8 +145,8 @@ sleep 0.5 # anything extra (a duplicate, a misrouted event) has time to show up
 send "report $tmp/state"
 report=$(receive 60)
 send quit
-wait "$RUN_PID" || fail "sse-load exited with status $? (a sanitizer report is in the log)"
-RUN_PID=
+wait "$load_pid" || fail "sse-load exited with status $? (a sanitizer report is in the log)"
+load_pid=
 problems=$(check_report "$report" $((users * per_user)) "$expected") || fail "gateway run: $problems"
 log "gateway: $expected events, each exactly once at the right stream"
 stop_pid "$gateway_pid"
@@ -167,6 +168,7 @@ done
 for ((u = 1; u <= fixture_users; u++)); do echo "$u $fixture_events"; done >"$tmp/fixture.state"
 coproc RUN { exec "$load_bin" --port "$fixture_port" --users "1-$fixture_users" --path '/sub/{user}' \
   --sources 127.0.0.2 --establish-timeout 60 2>>"$tmp/load-fixture.err"; }
+load_pid=$RUN_PID
 ready=$(receive 60)
 [[ $(field "$ready" established) == "$fixture_users" ]] || fail "fixture streams not established: $ready"
 expected=$((fixture_users * fixture_events))
@@ -175,8 +177,8 @@ sync_all
 send "report $tmp/fixture.state"
 report=$(receive 60)
 send quit
-wait "$RUN_PID" || fail "sse-load exited with status $? (a sanitizer report is in the log)"
-RUN_PID=
+wait "$load_pid" || fail "sse-load exited with status $? (a sanitizer report is in the log)"
+load_pid=
 problems=$(check_report "$report" "$fixture_users" "$expected") || fail "fixture run: $problems"
 log "parser: $expected events over chunked and close-delimited streams, all intact"
 log "PASS"
