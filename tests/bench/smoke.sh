@@ -110,6 +110,7 @@ EOF
 
 # ---- 1. against the gateway ------------------------------------------------------
 db_url=$(bash "$scripts/tmp-postgres.sh" start "$tmp/pg") || fail "cannot start PostgreSQL"
+: >"$tmp/gateway.log" # a background job opens its redirections later: the polls below must find a file
 "$gateway_bin" --listen 127.0.0.1:0 --database-url "$db_url" --proxy-secret "$secret" --threads 2 \
   --heartbeat 15 >"$tmp/gateway.log" 2>&1 &
 gateway_pid=$!
@@ -155,6 +156,7 @@ gateway_pid=
 # ---- 2. the parser against awkward framing ------------------------------------------
 fixture_events=40
 fixture_users=20
+: >"$tmp/fixture.port"
 /usr/bin/python3 "$here/sse_fixture.py" "$fixture_events" >"$tmp/fixture.port" 2>>"$tmp/fixture.err" &
 fixture_pid=$!
 fixture_port=
