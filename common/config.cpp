@@ -246,6 +246,17 @@ std::string usage_text() {
     return out;
 }
 
+std::vector<std::string> unknown_env_names(const std::vector<std::string>& names) {
+    std::vector<std::string> out;
+    for (const auto& n : names) {
+        if (n.rfind("SSE_GATEWAY_", 0) != 0) continue;
+        bool known = false;
+        for (const auto& o : options) known = known || env_name(o.flag) == n;
+        if (!known) out.push_back(n);
+    }
+    return out;
+}
+
 env_lookup process_env() {
     return [](const std::string& name) -> std::optional<std::string> {
         if (const char* v = std::getenv(name.c_str())) return std::string(v);

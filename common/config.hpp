@@ -98,6 +98,10 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
 // The --help text, generated from the same option table the parser uses.
 std::string usage_text();
 
+// The SSE_GATEWAY_* names in `names` that are no option's env twin (typos, or
+// variables meant for the scripts around the gateway).
+std::vector<std::string> unknown_env_names(const std::vector<std::string>& names);
+
 // The process environment as an env_lookup.
 env_lookup process_env();
 

@@ -4,8 +4,12 @@
 #include "log.hpp"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 #include <exception>
 #include <iostream>
 
@@ -40,6 +44,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     gw::log::set_level(cfg.level);
+    std::vector<std::string> env_names;
+    for (char** e = environ; *e; ++e) env_names.emplace_back(*e, std::strcspn(*e, "="));
+    for (const auto& name : gw::unknown_env_names(env_names))
+        gw::log::warn("unknown SSE_GATEWAY_ variable ignored").str("name", name);
     const auto open_files = raise_open_file_limit();
     if (open_files < cfg.max_connections + 64)
         gw::log::warn("open-file limit is below --max-connections")

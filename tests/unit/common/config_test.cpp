@@ -117,3 +117,9 @@ TEST_CASE("--help is reported and the usage lists every option with its env twin
         CHECK(text.find(flag) != std::string::npos);
     CHECK(text.find("SSE_GATEWAY_MAX_STREAMS_PER_USER") != std::string::npos);
 }
+
+TEST_CASE("SSE_GATEWAY_ variables that are no option's twin are reported", "[config]") {
+    auto unknown = gw::unknown_env_names({"SSE_GATEWAY_HEARTBEAT", "SSE_GATEWAY_HEARTBEATS", "PATH", "SSE_GATEWAY_LISTEN",
+                                          "SSE_GATEWAY_DEMO_PORT"});
+    CHECK(unknown == std::vector<std::string>{"SSE_GATEWAY_HEARTBEATS", "SSE_GATEWAY_DEMO_PORT"});
+}
