@@ -1,5 +1,7 @@
 #include "auth/jwt_verifier.hpp"
 
+#include "base64.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -20,15 +22,6 @@ namespace {
 
 constexpr std::size_t hs256_size = 32;
 constexpr std::size_t es256_half = 32;
-
-int base64url_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
 
 // Iterative parsing: a token or cookie of nothing but '[' must not recurse
 // thousands of frames deep. Encoding is validated so a claim is valid UTF-8.
@@ -150,24 +143,7 @@ jwt_verifier::jwt_verifier(jwt_verifier&&) noexcept = default;
 jwt_verifier& jwt_verifier::operator=(jwt_verifier&&) noexcept = default;
 
 std::optional<std::string> jwt_verifier::decode_base64url(std::string_view s) {
-    if (s.size() % 4 == 1) return std::nullopt;
-    std::string out;
-    out.reserve(s.size() * 3 / 4);
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (char c : s) {
-        const int v = base64url_value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-        }
-    }
-    // Leftover bits (2 or 4) must be zero, or two strings would decode alike.
-    if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-    return out;
+    return base64_decode_unpadded(s, base64_alphabet::url);
 }
 
 bool jwt_verifier::signature_ok(std::string_view signing_input, const std::string& sig) const {

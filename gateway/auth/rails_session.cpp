@@ -1,5 +1,7 @@
 #include "auth/rails_session.hpp"
 
+#include "base64.hpp"
+
 #include "auth/request_credentials.hpp"
 
 #include <openssl/crypto.h>
@@ -47,15 +49,6 @@ std::string pbkdf2(std::string_view secret, std::string_view salt, const EVP_MD*
                           reinterpret_cast<unsigned char*>(out.data())) != 1)
         throw std::runtime_error("PBKDF2 failed deriving the Rails cookie keys");
     return out;
-}
-
-int base64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
 }
 
 std::optional<std::string> decode_hex(std::string_view s) {
@@ -306,22 +299,7 @@ std::optional<std::string> rails_session::decode_base64(std::string_view s) {
     if (!s.empty() && s.back() == '=') ++pad;
     if (pad == 1 && s.size() >= 2 && s[s.size() - 2] == '=') ++pad;
     const std::string_view body = s.substr(0, s.size() - pad);
-    std::string out;
-    out.reserve(s.size() / 4 * 3);
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (char c : body) {
-        const int v = base64_value(c);
-        if (v < 0) return std::nullopt;
-        acc = (acc << 6) | static_cast<std::uint32_t>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-        }
-    }
-    if ((acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-    return out;
+    return base64_decode_unpadded(body, base64_alphabet::standard);
 }
 
 std::optional<std::int64_t> rails_session::parse_iso8601_ms(std::string_view s) {
