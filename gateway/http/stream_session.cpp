@@ -4,12 +4,14 @@
 #include "payload_rule.hpp"
 
 #include <atomic>
+#include <random>
 
 namespace gw::web {
 
 namespace {
 
 std::atomic<std::uint64_t> next_sid{0};
+thread_local std::minstd_rand heartbeat_rng{std::random_device{}()};
 
 // A write stalled this many heartbeat periods means the peer is gone or stuck.
 constexpr int stalled_write_heartbeats = 2;
@@ -56,7 +58,10 @@ void stream_session::go_live() {
         .str("channel", channel_);
     enqueue(head_);
     head_.reset();
-    due_ = std::chrono::steady_clock::now() + state_.cfg.heartbeat;
+    // The first heartbeat at a random point of the period: streams opened together
+    // (a deploy, a reconnect wave) must not heartbeat together forever after.
+    std::uniform_int_distribution<std::int64_t> phase(1, std::chrono::milliseconds(state_.cfg.heartbeat).count());
+    due_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(phase(heartbeat_rng));
     if (!last_event_id_ && state_.cfg.snapshot_sql.empty()) return;
     // The channel is listened from here on: what the browser missed comes from the
     // replay buffer or the snapshot, and events arriving meanwhile wait behind it.

@@ -12,8 +12,10 @@ bool same(const std::weak_ptr<subscriber>& w, const subscriber& s) {
 }  // namespace
 
 namespace {
-// Heartbeats, listen deadlines and stalled-write checks are due on this tick.
-constexpr auto tick_period = std::chrono::seconds(1);
+// Heartbeats, listen deadlines and stalled-write checks are due on the tick. Each
+// stream sits in one slot of the ring and is visited once per turn (a second), so
+// a tick touches a tenth of the streams and their heartbeats never come as one burst.
+constexpr auto tick_period = std::chrono::milliseconds(100);
 }  // namespace
 
 shard::shard(unsigned index) : index_(index) { do_tick(); }
@@ -23,7 +25,18 @@ void shard::do_tick() {
     tick_timer_.async_wait([this](error_code ec) {
         if (ec) return;
         const auto now = std::chrono::steady_clock::now();
-        for (const auto& s : all_subscribers()) s->tick(now);
+        auto& slot = ring_[next_tick_slot_];
+        next_tick_slot_ = (next_tick_slot_ + 1) % ring_.size();
+        std::vector<std::shared_ptr<subscriber>> due;
+        // Closed streams leave their slot here; the live ones are copied out first,
+        // since a tick may close a stream.
+        std::erase_if(slot, [&](const std::weak_ptr<subscriber>& w) {
+            auto s = w.lock();
+            if (!s) return true;
+            due.push_back(std::move(s));
+            return false;
+        });
+        for (const auto& s : due) s->tick(now);
         do_tick();
     });
 }
@@ -38,6 +51,8 @@ std::vector<std::shared_ptr<subscriber>> shard::all_subscribers() const {
 }
 
 void shard::subscribe(const std::shared_ptr<subscriber>& s) {
+    ring_[next_ring_slot_].push_back(s);
+    next_ring_slot_ = (next_ring_slot_ + 1) % ring_.size();
     auto [it, fresh] = channels_.try_emplace(s->channel());
     channel_entry& e = it->second;
     e.subs.push_back(s);

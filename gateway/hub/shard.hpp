@@ -101,6 +101,9 @@ private:
     std::mt19937 rng_{std::random_device{}()};
     std::array<char, 512> scratch_{};
     net::steady_timer tick_timer_{ioc_};
+    std::array<std::vector<std::weak_ptr<subscriber>>, 10> ring_;  // streams by tick slot
+    std::size_t next_tick_slot_ = 0;
+    std::size_t next_ring_slot_ = 0;
 };
 
 }  // namespace gw::hub

@@ -20,8 +20,8 @@ public:
     virtual void send(const std::shared_ptr<const std::string>& frame) = 0;
     // Close with a reason for the log ("shutdown", "slow_consumer", ...).
     virtual void close(std::string_view reason) = 0;
-    // The shard's clock tick (about once a second): heartbeats and deadlines are
-    // due here, so a stream needs no timer of its own.
+    // The shard's clock (each stream is visited about once a second): heartbeats
+    // and deadlines are due here, so a stream needs no timer of its own.
     virtual void tick(std::chrono::steady_clock::time_point now) = 0;
 };
 
