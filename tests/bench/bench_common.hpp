@@ -6,6 +6,7 @@
 // Payload contract (publisher -> receiver): "<user>:<seq>:<send_ns>", where seq
 // counts 1, 2, 3... per user across every publisher run that shares a state file
 // and send_ns is CLOCK_MONOTONIC at send time (comparable across processes).
+// User 0 means "every stream" (a broadcast channel): it has its own sequence.
 #pragma once
 
 #include <algorithm>

@@ -8,8 +8,9 @@
 #
 # Per target: open the streams (timed) -> idle (server RSS per stream) ->
 # rate phase (NOTIFY/POST at --rate to random users: latency) -> broadcast (one
-# event per user back to back: time to the last) -> flat out (throughput, CPU
-# per event). Every event is checked for loss, duplication and misrouting.
+# event per user back to back: time to the last) -> [gateway-shared only: one
+# NOTIFY on the broadcast channel] -> flat out (throughput, CPU per event).
+# Every event is checked for loss, duplication and misrouting.
 # Installs nginx + libnginx-mod-nchan with apt-get when missing (needs root).
 # Run as root (or a user allowed to run nginx and tmp-postgres.sh).
 set -euo pipefail
@@ -24,16 +25,20 @@ rate_seconds=15
 flat_seconds=5
 idle_seconds=5
 gateway_threads=2,1
-targets=gateway,nchan,floor
+targets=gateway,gateway-shared,nchan,floor,floor-shared
+shared_channel=sse_gateway_events
+broadcast_channel=
 sources=127.0.0.2-127.0.0.5
 workers=
+repeat=1
+gateway_flags=
 build_dir=$root/build
 do_build=1
 keep=0
 markdown=
 json_dir=
 secret=bench-secret-$$
-command_line="bash tests/bench/compare.sh${*:+ $*}"
+command_line="bash tests/bench/compare.sh$(printf " %q" "$@")"
 
 usage() {
   cat <<EOF
@@ -45,9 +50,16 @@ usage: $0 [options]
   --flat-seconds S       length of the flat-out phase (default $flat_seconds)
   --idle-seconds S       settle time before the idle RSS sample (default $idle_seconds)
   --gateway-threads L    comma list; one gateway run per value (default $gateway_threads)
-  --targets L            comma list of gateway,nchan,floor (default $targets)
+  --targets L            comma list of gateway (per-user channels, one run per
+                         --gateway-threads value), gateway-shared (--channel-mode
+                         shared + a broadcast channel, same thread counts), nchan,
+                         floor, floor-shared (default $targets)
   --sources RANGE        client source addresses (default $sources)
   --workers W            sse-load processes (default: one per 9,500 streams)
+  --gateway-flags "F"    extra sse-gateway flags for every gateway run (after the
+                         defaults, so they override them), e.g. "--heartbeat 600"
+  --repeat N             run every target N times, interleaved; the table shows
+                         the median of each figure (default 1)
   --build-dir DIR        CMake build tree (default build/; created with scripts/build.sh)
   --no-build             use the binaries already in the build tree
   --small                --streams 600 --rate-seconds 3 --flat-seconds 2 --idle-seconds 1
@@ -69,6 +81,8 @@ while [[ $# -gt 0 ]]; do
     --targets) targets=$2; shift 2 ;;
     --sources) sources=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --gateway-flags) gateway_flags=$2; shift 2 ;;
     --build-dir) build_dir=$(realpath -m "$2"); shift 2 ;;
     --no-build) do_build=0; shift ;;
     --small) streams=600; rate_seconds=3; flat_seconds=2; idle_seconds=1; shift ;;
@@ -189,13 +203,13 @@ receive() { # seconds
   printf '%s\n' "$line"
 }
 record() { # kind json
-  printf '{"target":"%s","kind":"%s","data":%s}\n' "$label" "$1" "$2" >>"$results"
+  printf '{"target":"%s","round":%d,"kind":"%s","data":%s}\n' "$label" "${round:-0}" "$1" "$2" >>"$results"
 }
 
 publish() { # mode extra-args...
   local mode=$1 out sent
   shift
-  out=$("$pub_bin" "${pub_target[@]}" --users "1-$users" --mode "$mode" --state "$tmp/$label.state" "$@" \
+  out=$("$pub_bin" "${pub_target[@]}" --users "1-$users" --mode "$mode" --state "$tmp/$label.r$round.state" "$@" \
         2>>"$tmp/$label.pub.err") || die "$label: publisher ($mode) failed: $out $(tail -2 "$tmp/$label.pub.err")"
   record "publish_$mode" "$out"
   sent=$(json_field "$out" sent)
@@ -209,15 +223,15 @@ phase() { # name
 
 sync_all() { # seconds: wait until every open stream has everything published for its user
   local reply
-  send "sync $tmp/$label.state $1"
+  send "sync $tmp/$label.r$round.state $1"
   reply=$(receive $(($1 + 30)))
   record sync "$reply"
   [[ $(json_field "$reply" ok) == True ]] ||
     log "$label: $(json_field "$reply" missing) events still missing after $1 s"
 }
 
-run_workload() { # label; uses receiver_cmd, pub_target, fanout
-  local ready report
+run_workload() { # uses label, receiver_cmd, pub_target, broadcast_channel
+  local ready report saved_target=("${pub_target[@]}")
   log "$label: opening $streams streams"
   coproc RUN { exec "${receiver_cmd[@]}" 2>>"$tmp/$label.receiver.err"; }
   ready=$(receive 900)
@@ -235,10 +249,17 @@ run_workload() { # label; uses receiver_cmd, pub_target, fanout
   phase broadcast
   publish broadcast
   sync_all 120
+  if [[ -n $broadcast_channel ]]; then
+    phase broadcast_channel
+    pub_target=(--database-url "$db_url" --channel-template "$broadcast_channel")
+    publish single --user 0
+    pub_target=("${saved_target[@]}")
+    sync_all 120
+  fi
   phase flat
   publish flat --duration "$flat_seconds" --seed 2
   sync_all 300
-  send "report $tmp/$label.state"
+  send "report $tmp/$label.r$round.state"
   report=$(receive 120)
   record report "$report"
   log "$label: lost $(json_field "$report" lost), misrouted $(json_field "$report" misrouted), duplicates $(json_field "$report" duplicates)"
@@ -256,6 +277,20 @@ wait_for_port_in_log() { # logfile pid -> port
     sleep 0.1
   done
   return 1
+}
+
+run_gateway() { # gateway flags...; uses label, pub_target
+  local extra=()
+  read -r -a extra <<<"$gateway_flags"
+  "$gateway_bin" --listen 127.0.0.1:0 --database-url "$db_url" --proxy-secret "$secret" --heartbeat 15 "$@" \
+    "${extra[@]}" >"$tmp/$label.log" 2>&1 &
+  server_pid=$!
+  port=$(wait_for_port_in_log "$tmp/$label.log" "$server_pid") || die "gateway did not start: $(tail -3 "$tmp/$label.log")"
+  ready_endpoint "$port" /readyz || die "gateway never became ready"
+  load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret"
+  run_workload
+  stop_pid "$server_pid" TERM 30
+  server_pid=
 }
 
 ready_endpoint() { # port path: wait for 200
@@ -290,22 +325,27 @@ load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 IFS=, read -r -a target_list <<<"$targets"
 IFS=, read -r -a thread_list <<<"$gateway_threads"
+for ((round = 1; round <= repeat; round++)); do
+(( repeat == 1 )) || log "round $round of $repeat"
 for target in "${target_list[@]}"; do
   case $target in
     gateway)
       for threads in "${thread_list[@]}"; do
         label=gateway-t$threads
-        "$gateway_bin" --listen 127.0.0.1:0 --database-url "$db_url" --proxy-secret "$secret" \
-          --threads "$threads" --heartbeat 15 >"$tmp/$label.log" 2>&1 &
-        server_pid=$!
-        port=$(wait_for_port_in_log "$tmp/$label.log" "$server_pid") || die "gateway did not start: $(tail -3 "$tmp/$label.log")"
-        ready_endpoint "$port" /readyz || die "gateway never became ready"
-        load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret"
         pub_target=(--database-url "$db_url")
-        fanout=$per_user
-        run_workload
-        stop_pid "$server_pid" TERM 30
-        server_pid=
+        run_gateway --threads "$threads"
+      done
+      ;;
+    gateway-shared)
+      # Shared channel mode: one LISTEN, the user in a JSON payload; plus a
+      # broadcast channel, measured with one NOTIFY that every stream must get.
+      for threads in "${thread_list[@]}"; do
+        label=gateway-shared-t$threads
+        pub_target=(--database-url "$db_url" --channel-template "$shared_channel" --payload json)
+        broadcast_channel=sse_bench_broadcast
+        run_gateway --threads "$threads" --channel-mode shared --shared-channel "$shared_channel" \
+          --broadcast-channel "$broadcast_channel"
+        broadcast_channel=
       done
       ;;
     nchan)
@@ -373,7 +413,6 @@ EOF
       load_cmd "$port" --path '/sub/{user}'
       server_pid=$master_pid
       pub_target=(--http "127.0.0.1:$port" --path-template '/pub/{user}')
-      fanout=$per_user
       run_workload
       stop_pid "$master_pid" QUIT 30
       server_pid=
@@ -382,15 +421,21 @@ EOF
       label=floor
       receiver_cmd=("$floor_bin" --database-url "$db_url" --users "1-$users")
       pub_target=(--database-url "$db_url")
-      fanout=1
+      run_workload
+      ;;
+    floor-shared)
+      label=floor-shared
+      receiver_cmd=("$floor_bin" --database-url "$db_url" --users "1-$users" --shared-channel "$shared_channel")
+      pub_target=(--database-url "$db_url" --channel-template "$shared_channel" --payload json)
       run_workload
       ;;
     *) die "unknown target $target" ;;
   esac
 done
+done
 
 meta=$(/usr/bin/python3 - "$command_line" "$load_at_start" "$streams" "$per_user" "$rate" "$rate_seconds" \
-        "$flat_seconds" "$idle_seconds" <<'EOF'
+        "$flat_seconds" "$idle_seconds" "$repeat" <<'EOF'
 import json, os, platform, subprocess, sys, time
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
@@ -398,6 +443,7 @@ print(json.dumps({
     "command": sys.argv[1], "load_at_start": sys.argv[2], "load_at_end": open("/proc/loadavg").read().split()[:3],
     "streams": int(sys.argv[3]), "per_user": int(sys.argv[4]), "rate": float(sys.argv[5]),
     "rate_seconds": float(sys.argv[6]), "flat_seconds": float(sys.argv[7]), "idle_seconds": float(sys.argv[8]),
+    "repeat": int(sys.argv[9]),
     "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1048576, 1),
     "kernel": platform.release(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     "nginx": subprocess.run(["/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip(),
@@ -405,6 +451,7 @@ print(json.dumps({
 EOF
 )
 label=meta
+round=0
 record meta "$meta"
 [[ -n $json_dir ]] && { mkdir -p "$json_dir"; cp "$results" "$json_dir/results.jsonl"; }
 /usr/bin/python3 "$here/compare_table.py" "$results" | tee ${markdown:+"$markdown"}

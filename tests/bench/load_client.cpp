@@ -133,6 +133,7 @@ options parse_args(int argc, char** argv) {
             die("unknown option " + a + " (see --help)");
     }
     if (o.port == 0) die("--port is required");
+    if (o.users.first == 0) die("--users: user 0 is reserved for broadcast events");
     if (o.per_user == 0 || o.concurrency == 0) die("--per-user and --concurrency must be positive");
     return o;
 }
@@ -154,11 +155,13 @@ struct stream {
     std::uint64_t user = 0;
     std::uint64_t chunk_left = 0;
     std::uint64_t last_seq = 0;
-    std::string line;  // response headers, then the current SSE line
-    std::string data;  // the current event's data
+    std::uint64_t last_broadcast_seq = 0;  // events for user 0 (everyone)
+    std::string line;                      // response headers, then the current SSE line
+    std::string data;                      // the current event's data
 };
 
 constexpr std::size_t max_line = 1 << 16;
+constexpr std::uint64_t broadcast_user = 0;
 
 class worker {
 public:
@@ -500,7 +503,10 @@ private:
             ++malformed_;
             return;
         }
-        phases_.record(p, s.user, s.last_seq, now);
+        if (p.user == broadcast_user)
+            phases_.record(p, broadcast_user, s.last_broadcast_seq, now);
+        else
+            phases_.record(p, s.user, s.last_seq, now);
     }
 
     void on_command() {
@@ -539,10 +545,12 @@ private:
     // Events published for the users of established streams and not (yet) seen.
     std::uint64_t missing(const seq_state& st) const {
         std::uint64_t n = 0;
+        const auto bcast = st.find(broadcast_user);
         for (const auto& s : streams_) {
             if (!s.was_up) continue;
             auto it = st.find(s.user);
             if (it != st.end() && it->second > s.last_seq) n += it->second - s.last_seq;
+            if (bcast != st.end() && bcast->second > s.last_broadcast_seq) n += bcast->second - s.last_broadcast_seq;
         }
         return n;
     }

@@ -9,8 +9,10 @@
 //
 // Modes: rate (R per second to random users for D seconds or N events), flat
 // (as fast as possible to random users), broadcast (one event per user, back
-// to back, users in order). Sequence numbers continue across runs sharing
-// --state. Prints one JSON line.
+// to back, users in order), single (one event for --user; user 0 is "everyone",
+// for a broadcast channel). Sequence numbers continue across runs sharing
+// --state. With --payload json the body is {"user":"U","status":"U:SEQ:NS"}
+// (the gateway's shared channel mode). Prints one JSON line.
 #include "bench_common.hpp"
 
 #include <libpq-fe.h>
@@ -42,11 +44,14 @@ struct options {
     std::size_t window = 256;
     std::string state;
     std::uint64_t seed = 1;
+    std::uint64_t user = 0;  // single mode
+    bool json_payload = false;
+    std::string user_field = "user";
 };
 
 void usage() {
     std::cout << R"(usage: sse-notify-pub (--database-url URL | --http HOST:PORT) [options]
-  --mode rate|flat|broadcast   (default rate)
+  --mode rate|flat|broadcast|single   (default rate)
   --users A-B                  user ids (default 1-100)
   --rate R                     events per second in rate mode (default 1000)
   --duration S                 stop after S seconds (rate, flat)
@@ -54,7 +59,11 @@ void usage() {
   --window W                   statements/requests in flight in flat and broadcast (default 256)
   --state FILE                 per-user sequence numbers, read and rewritten
   --seed N                     random user choice (default 1)
-  --channel-template T         PostgreSQL channel (default user_{user})
+  --user N                     the one user of single mode (0: every stream)
+  --payload plain|json         body "U:SEQ:NS" or {"USER_FIELD":"U","status":"U:SEQ:NS"}
+  --user-field NAME            (default user)
+  --channel-template T         PostgreSQL channel (default user_{user}; a fixed name
+                               such as sse_gateway_events for a shared channel)
   --path-template T            HTTP publish path (default /pub/{user})
 )";
 }
@@ -94,13 +103,22 @@ options parse_args(int argc, char** argv) {
             o.state = val();
         else if (a == "--seed")
             o.seed = parse_u64(val(), "--seed");
-        else
+        else if (a == "--user")
+            o.user = parse_u64(val(), "--user");
+        else if (a == "--user-field")
+            o.user_field = val();
+        else if (a == "--payload") {
+            const std::string v = val();
+            if (v != "plain" && v != "json") die("--payload must be plain or json");
+            o.json_payload = v == "json";
+        } else
             die("unknown option " + a + " (see --help)");
     }
     if (o.database_url.empty() == o.http.empty()) die("give exactly one of --database-url and --http");
-    if (o.mode != "rate" && o.mode != "flat" && o.mode != "broadcast") die("--mode must be rate, flat or broadcast");
+    if (o.mode != "rate" && o.mode != "flat" && o.mode != "broadcast" && o.mode != "single")
+        die("--mode must be rate, flat, broadcast or single");
     if (o.mode == "rate" && o.rate <= 0) die("--rate must be positive");
-    if (o.mode != "broadcast" && o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
+    if ((o.mode == "rate" || o.mode == "flat") && o.duration_s <= 0 && o.count == 0) die("give --duration or --count");
     if (o.window == 0) die("--window must be positive");
     return o;
 }
@@ -307,13 +325,18 @@ int main(int argc, char** argv) {
     auto publish = [&](std::uint64_t user) {
         const std::uint64_t seq = ++state[user];
         const std::uint64_t ns = now_ns();
-        out->send(user, std::to_string(user) + ':' + std::to_string(seq) + ':' + std::to_string(ns));
+        std::string body = std::to_string(user) + ':' + std::to_string(seq) + ':' + std::to_string(ns);
+        if (o.json_payload)
+            body = "{\"" + o.user_field + "\":\"" + std::to_string(user) + "\",\"status\":\"" + body + "\"}";
+        out->send(user, body);
         if (sent++ == 0) first_send = ns;
         last_send = ns;
         out->drain_until(pipelined ? window - 1 : 0);
     };
 
-    if (o.mode == "broadcast") {
+    if (o.mode == "single") {
+        publish(o.user);
+    } else if (o.mode == "broadcast") {
         for (std::uint64_t u = o.users.first; u <= o.users.last; ++u) publish(u);
     } else {
         const double interval = o.mode == "rate" ? 1e9 / o.rate : 0;

@@ -3,6 +3,8 @@
 // then receives the publisher's notifications directly and measures them the
 // way sse-load measures SSE events: same payload, same phases, same report.
 // The "server" sampled for CPU and RSS is the listening backend.
+// With --shared-channel it LISTENs on that one channel instead and takes the
+// user from the payload (the gateway's shared channel mode).
 //
 // Commands on stdin after the "ready" line, as for sse-load:
 //   phase NAME | count | sync EXPECTED|STATEFILE SECS | report [STATEFILE] | quit
@@ -25,6 +27,7 @@ struct options {
     std::string channel_template = "user_{user}";
     user_range users{1, 100};
     std::size_t batch = 1000;
+    std::string shared_channel;
 };
 
 void usage() {
@@ -32,6 +35,7 @@ void usage() {
   --users A-B              one channel per user (default 1-100)
   --channel-template T     (default user_{user})
   --batch N                LISTEN statements per round trip (default 1000)
+  --shared-channel NAME    LISTEN on NAME only; the user comes from the payload
 Commands on stdin after the "ready" line: phase NAME | count | sync N SECS |
 report [STATEFILE] | quit
 )";
@@ -54,6 +58,8 @@ options parse_args(int argc, char** argv) {
             o.channel_template = val();
         else if (a == "--users")
             o.users = parse_range(val());
+        else if (a == "--shared-channel")
+            o.shared_channel = val();
         else if (a == "--batch")
             o.batch = parse_u64(val(), "--batch");
         else
@@ -83,15 +89,17 @@ public:
         const std::uint64_t t0 = now_ns();
         std::string sql;
         std::size_t in_batch = 0;
-        for (std::uint64_t u = o_.users.first; u <= o_.users.last; ++u) {
-            const std::string ch = expand_user(o_.channel_template, u);
+        const bool shared = !o_.shared_channel.empty();
+        const std::uint64_t last = shared ? o_.users.first : o_.users.last;
+        for (std::uint64_t u = o_.users.first; u <= last; ++u) {
+            const std::string ch = shared ? o_.shared_channel : expand_user(o_.channel_template, u);
             char* quoted = PQescapeIdentifier(conn_, ch.c_str(), ch.size());
             if (!quoted) die(std::string("escape: ") + PQerrorMessage(conn_));
             sql += "LISTEN ";
             sql += quoted;
             sql += ';';
             PQfreemem(quoted);
-            if (++in_batch == o_.batch || u == o_.users.last) {
+            if (++in_batch == o_.batch || u == last) {
                 exec(sql);
                 sql.clear();
                 in_batch = 0;
@@ -116,18 +124,21 @@ public:
         if (PQsetnonblocking(conn_, 1) != 0) die("PQsetnonblocking failed");
         line_reader cmds(STDIN_FILENO);
         fcntl_nonblock(STDIN_FILENO);
+        bool stdin_open = true;
         while (!quit_) {
-            pollfd p[2] = {{STDIN_FILENO, POLLIN, 0}, {PQsocket(conn_), POLLIN, 0}};
+            pollfd p[2] = {{stdin_open ? STDIN_FILENO : -1, POLLIN, 0}, {PQsocket(conn_), POLLIN, 0}};
             const int timeout = sync_pending_ ? 10 : -1;
             if (::poll(p, 2, timeout) < 0 && errno != EINTR) die("poll failed");
             if (p[1].revents) receive();
-            if (p[0].revents) {
-                const bool open = cmds.fill();
-                std::string line;
-                while (cmds.next(line)) command(line);
-                if (!open) quit_ = true;
-            }
+            if (p[0].revents && !cmds.fill()) stdin_open = false;
             check_sync();
+            // Commands run in order: nothing after a sync until the sync has answered.
+            std::string line;
+            while (!sync_pending_ && !quit_ && cmds.next(line)) {
+                command(line);
+                check_sync();
+            }
+            if (!stdin_open && !sync_pending_ && !cmds.next(line)) quit_ = true;
         }
         return 0;
     }
@@ -148,16 +159,20 @@ private:
             ++received_;
             std::string_view ch = n->relname;
             std::uint64_t user = 0;
+            payload pl;
+            const bool parsed = find_payload(n->extra, pl);
             bool ok = ch.size() > prefix_.size() + suffix_.size() && ch.substr(0, prefix_.size()) == prefix_ &&
                       ch.substr(ch.size() - suffix_.size()) == suffix_;
-            if (ok) {
+            if (!o_.shared_channel.empty()) {
+                user = pl.user;  // one channel: the payload names the user
+                ok = parsed && ch == o_.shared_channel && user >= o_.users.first && user <= o_.users.last;
+            } else if (ok) {
                 const auto digits = ch.substr(prefix_.size(), ch.size() - prefix_.size() - suffix_.size());
                 auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), user);
                 ok = ec == std::errc{} && p == digits.data() + digits.size() && user >= o_.users.first &&
                      user <= o_.users.last;
             }
-            payload pl;
-            if (ok && find_payload(n->extra, pl))
+            if (ok && parsed)
                 phases_.record(pl, user, last_seq_[user - o_.users.first], now);
             else
                 ++malformed_;
