@@ -44,8 +44,10 @@ private:
     // Declared before the shards: their pending handlers may still reference these.
     web::shared_state state_;
     hub::event_framer framer_;
-    std::unique_ptr<pg::listener> listener_;
     std::vector<std::unique_ptr<hub::shard>> shards_;
+    // Declared after the shards, so destroyed first: its timers and sockets live on
+    // shard 0's io_context, which must outlive them.
+    std::unique_ptr<pg::listener> listener_;
 
     tcp::acceptor acceptor_;
     net::signal_set signals_;
