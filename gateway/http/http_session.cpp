@@ -91,7 +91,9 @@ void http_session::handle() {
     const request& req = parser_->get();
     const auto path = path_of(req.target());
     cors_origin_.clear();
+    allow_ = "GET";
     if (path == state_.cfg.stream_path) {
+        if (!state_.cfg.cors_origins.empty()) allow_ = "GET, OPTIONS";
         if (auto origin = req.find(http::field::origin); origin != req.end() && state_.cors_allows(origin->value()))
             cors_origin_ = std::string(origin->value());
         if (req.method() == http::verb::options) return handle_preflight(req);
@@ -181,7 +183,7 @@ void http_session::reply(http::status status, std::string body, std::string_view
     res_->set(http::field::content_type, content_type);
     res_->set(http::field::cache_control, "no-store");
     if (status == http::status::method_not_allowed)
-        res_->set(http::field::allow, cors_origin_.empty() && state_.cfg.cors_origins.empty() ? "GET" : "GET, OPTIONS");
+        res_->set(http::field::allow, allow_);
     if (status == http::status::service_unavailable) res_->set(http::field::retry_after, "5");
     res_->body() = std::move(body);
     send(keep_alive);

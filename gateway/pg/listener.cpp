@@ -229,12 +229,14 @@ void listener::publish(const std::string& channel, std::string_view payload,
         counters_.unrouted.inc();
         return;
     }
+    // One clock read per event: the replay buffer's age and the latency histogram's start.
+    const auto now = std::chrono::steady_clock::now();
     auto frame = hooks_.frame(++seq_, payload);
-    rec->replay.push(seq_, frame, std::chrono::steady_clock::now(), settings_.replay_size, settings_.replay_age);
+    rec->replay.push(seq_, frame, now, settings_.replay_size, settings_.replay_age);
     rec->last_payload = payload;
     if (per_shard.empty()) per_shard.resize(max_shards);
     for (unsigned s = 0; shards != 0; ++s, shards >>= 1)
-        if (shards & 1) per_shard[s].push_back({channel, frame, std::chrono::steady_clock::now()});
+        if (shards & 1) per_shard[s].push_back({channel, frame, now});
 }
 
 void listener::publish_broadcast(std::string_view payload, std::vector<std::vector<delivery>>& per_shard) {
