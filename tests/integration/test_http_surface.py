@@ -74,7 +74,9 @@ class HttpSurfaceTest(harness.GatewayTestCase, unittest.TestCase):
         self.assertEqual(json.loads(body), {"status": "ok"})
 
     def test_readyz_is_200_while_connected_to_the_database(self):
-        self.assertEqual(self.gw.get("/readyz")[0], 200)
+        # Ready means connected: wait for the connection (slow under ASan), then ask.
+        self.gw.wait_log(lambda l: l.get("msg") == "database connected", 15, "the database connection")
+        harness.wait_until(lambda: self.gw.get("/readyz")[0] == 200, 5, "/readyz 200 once connected")
 
     def test_metrics_expose_the_core_series(self):
         status, headers, body = self.gw.get("/metrics")
