@@ -17,6 +17,10 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     metrics::histogram::snapshot latency;
     for (const auto& s : shards) s->stats().notify_to_write.merge_into(latency);
     m.histogram("notify_to_write_seconds", "From reading a NOTIFY to queueing it on its streams' sockets.", latency);
+    metrics::histogram::snapshot ticks;
+    for (const auto& s : shards) s->stats().tick.merge_into(ticks);
+    m.histogram("tick_seconds", "Event-loop time of one shard tick (heartbeats, deadlines); events wait behind it.",
+                ticks);
     m.gauge("connections", "Open client connections.", state.connections.value());
     m.header("streams", "gauge", "Open event streams by route (pending or live).");
     m.sample("streams", "route", cfg.stream_path, static_cast<double>(streams));

@@ -64,7 +64,8 @@ usage: $0 [options]
   --no-build             use the binaries already in the build tree
   --small                --streams 600 --rate-seconds 3 --flat-seconds 2 --idle-seconds 1
   --markdown FILE        also write the report to FILE
-  --json-dir DIR         keep every raw JSON line here
+  --json-dir DIR         keep every raw JSON line here, and the gateway's /metrics
+                         after the rate phase and at the end
   --keep                 keep the temp dir (logs, configs)
 EOF
 }
@@ -244,6 +245,7 @@ run_workload() { # uses label, receiver_cmd, pub_target, broadcast_channel
   phase rate
   publish rate --rate "$rate" --duration "$rate_seconds" --seed 1
   sync_all 60
+  save_metrics rate
   # Events belong to the phase they were sent in, so no pause is needed between
   # phases; each phase's CPU window ends when the next one starts.
   phase broadcast
@@ -279,6 +281,14 @@ wait_for_port_in_log() { # logfile pid -> port
   return 1
 }
 
+# The gateway's own view of the run so far (notify->write, loop time per tick), in
+# Prometheus text: kept with --keep, copied to --json-dir. Other targets have none.
+metrics_port=
+save_metrics() { # when
+  [[ -n $metrics_port ]] || return 0
+  curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$tmp/$label.r$round.$1.metrics" 2>/dev/null || true
+}
+
 run_gateway() { # gateway flags...; uses label, pub_target
   local extra=()
   read -r -a extra <<<"$gateway_flags"
@@ -287,8 +297,11 @@ run_gateway() { # gateway flags...; uses label, pub_target
   server_pid=$!
   port=$(wait_for_port_in_log "$tmp/$label.log" "$server_pid") || die "gateway did not start: $(tail -3 "$tmp/$label.log")"
   ready_endpoint "$port" /readyz || die "gateway never became ready"
+  metrics_port=$port
   load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret"
   run_workload
+  save_metrics end
+  metrics_port=
   stop_pid "$server_pid" TERM 30
   server_pid=
 }
@@ -453,5 +466,9 @@ EOF
 label=meta
 round=0
 record meta "$meta"
-[[ -n $json_dir ]] && { mkdir -p "$json_dir"; cp "$results" "$json_dir/results.jsonl"; }
+if [[ -n $json_dir ]]; then
+  mkdir -p "$json_dir"
+  cp "$results" "$json_dir/results.jsonl"
+  cp "$tmp"/*.metrics "$json_dir/" 2>/dev/null || true
+fi
 /usr/bin/python3 "$here/compare_table.py" "$results" | tee ${markdown:+"$markdown"}

@@ -98,6 +98,14 @@ class HttpSurfaceTest(harness.GatewayTestCase, unittest.TestCase):
                                10, "events_written_total to count the event")
             self.assertGreaterEqual(self.gw.metric("sse_gateway_notifications_total"), notes + 1)
 
+    def test_metrics_time_the_shard_ticks(self):
+        # Every shard ticks every 10 ms (heartbeats, deadlines); the histogram is how an
+        # operator sees the loop time events wait behind.
+        first = self.gw.metric("sse_gateway_tick_seconds_count")
+        self.assertIsNotNone(first)
+        harness.wait_until(lambda: self.gw.metric("sse_gateway_tick_seconds_count") >= first + 20, 10,
+                           "tick_seconds_count to grow")
+
 
 class DatabaseDownTest(harness.GatewayTestCase, unittest.TestCase):
     def setUp(self):
