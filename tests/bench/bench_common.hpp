@@ -18,9 +18,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <ctime>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -322,37 +324,55 @@ inline std::uint64_t rss_kb(const std::vector<long>& pids) {
     return total;
 }
 
+// utime + stime from a /proc .../stat file, in seconds; 0 when unreadable.
+inline double stat_cpu_seconds(const std::string& path) {
+    std::ifstream f(path);
+    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    auto rp = s.rfind(')');
+    if (rp == std::string::npos) return 0;
+    std::istringstream in(s.substr(rp + 2));
+    // Fields after the command: state(3) ppid pgrp session tty tpgid flags minflt
+    // cminflt majflt cmajflt utime(14) stime(15).
+    std::string tok;
+    std::uint64_t ut = 0, st = 0;
+    for (int field = 3; field <= 15 && in >> tok; ++field) {
+        if (field == 14) ut = std::strtoull(tok.c_str(), nullptr, 10);
+        if (field == 15) st = std::strtoull(tok.c_str(), nullptr, 10);
+    }
+    return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 // utime + stime of every thread, in seconds.
 inline double cpu_seconds(const std::vector<long>& pids) {
     double total = 0;
-    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    for (long pid : pids) {
-        std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-        std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        auto rp = s.rfind(')');
-        if (rp == std::string::npos) continue;
-        std::istringstream in(s.substr(rp + 2));
-        // Fields after the command: state(3) ppid pgrp session tty tpgid flags minflt
-        // cminflt majflt cmajflt utime(14) stime(15).
-        std::string tok;
-        std::uint64_t ut = 0, st = 0;
-        for (int field = 3; field <= 15 && in >> tok; ++field) {
-            if (field == 14) ut = std::strtoull(tok.c_str(), nullptr, 10);
-            if (field == 15) st = std::strtoull(tok.c_str(), nullptr, 10);
-        }
-        total += static_cast<double>(ut + st) / tick;
-    }
+    for (long pid : pids) total += stat_cpu_seconds("/proc/" + std::to_string(pid) + "/stat");
     return total;
+}
+
+// utime + stime of each thread of the processes, by thread id.
+inline std::map<long, double> thread_cpu_seconds(const std::vector<long>& pids) {
+    std::map<long, double> out;
+    for (long pid : pids) {
+        const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+            const std::string tid = e.path().filename().string();
+            out[std::strtol(tid.c_str(), nullptr, 10)] = stat_cpu_seconds(dir + "/" + tid + "/stat");
+        }
+    }
+    return out;
 }
 
 struct server_sample {
     std::uint64_t at_ns = 0;
     std::uint64_t rss_kb = 0;
     double cpu_s = 0;
+    std::map<long, double> thread_cpu_s;  // per thread: which one is the bottleneck
+    double backend_cpu_s = 0;             // the PostgreSQL backend feeding the server, if given
 };
 
-inline server_sample sample_server(const std::vector<long>& pids) {
-    return {now_ns(), rss_kb(pids), cpu_seconds(pids)};
+inline server_sample sample_server(const std::vector<long>& pids, const std::vector<long>& backend_pids = {}) {
+    return {now_ns(), rss_kb(pids), cpu_seconds(pids), thread_cpu_seconds(pids), cpu_seconds(backend_pids)};
 }
 
 // ---- publisher state: "user seq" per line ------------------------------------
@@ -466,6 +486,18 @@ inline std::string phases_json(std::vector<phase_stats>& phases, const std::vect
                 .num("server_rss_start_kb", a.rss_kb)
                 .num("server_rss_end_kb", b.rss_kb);
             if (p.events) j.num("cpu_us_per_event", cpu * 1e6 / static_cast<double>(p.events));
+            // A thread busy all the window long is a bottleneck; one well below
+            // that was waiting for its input.
+            const double window = static_cast<double>(b.at_ns - a.at_ns) / 1e9;
+            double busiest = 0;
+            for (const auto& [tid, t] : b.thread_cpu_s) {
+                auto before = a.thread_cpu_s.find(tid);
+                busiest = std::max(busiest, t - (before == a.thread_cpu_s.end() ? 0.0 : before->second));
+            }
+            if (window > 0) {
+                j.num("busiest_thread_busy", busiest / window);
+                if (b.backend_cpu_s > 0) j.num("backend_busy", (b.backend_cpu_s - a.backend_cpu_s) / window);
+            }
         }
         out += (i > 1 ? "," : "") + j.done();
     }

@@ -8,8 +8,9 @@
 #
 # Per target: open the streams (timed) -> idle (server RSS per stream) ->
 # rate phase (NOTIFY/POST at --rate to random users: latency) -> broadcast (one
-# event per user back to back: time to the last) -> [gateway-shared only: one
-# NOTIFY on the broadcast channel] -> flat out (throughput, CPU per event).
+# event per user back to back: time to the last) -> [gateway only: one NOTIFY on
+# the broadcast channel (time to the last stream), then --fanout of them back to
+# back (fan-out throughput)] -> flat out (throughput, CPU per event).
 # Every event is checked for loss, duplication and misrouting.
 # Installs nginx + libnginx-mod-nchan with apt-get when missing (needs root).
 # Run as root (or a user allowed to run nginx and tmp-postgres.sh).
@@ -25,6 +26,7 @@ rate_seconds=15
 flat_seconds=5
 idle_seconds=5
 gateway_threads=2,1
+fanout=10
 targets=gateway,gateway-shared,nchan,floor,floor-shared
 shared_channel=sse_gateway_events
 broadcast_channel=
@@ -50,6 +52,9 @@ usage: $0 [options]
   --flat-seconds S       length of the flat-out phase (default $flat_seconds)
   --idle-seconds S       settle time before the idle RSS sample (default $idle_seconds)
   --gateway-threads L    comma list; one gateway run per value (default $gateway_threads)
+  --fanout N             NOTIFYs on the gateway's broadcast channel, back to back
+                         (each goes to every stream: the fan-out throughput that
+                         --threads should grow; default $fanout, 0 skips it)
   --targets L            comma list of gateway (per-user channels, one run per
                          --gateway-threads value), gateway-shared (--channel-mode
                          shared + a broadcast channel, same thread counts), nchan,
@@ -79,6 +84,7 @@ while [[ $# -gt 0 ]]; do
     --flat-seconds) flat_seconds=$2; shift 2 ;;
     --idle-seconds) idle_seconds=$2; shift 2 ;;
     --gateway-threads) gateway_threads=$2; shift 2 ;;
+    --fanout) fanout=$2; shift 2 ;;
     --targets) targets=$2; shift 2 ;;
     --sources) sources=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
@@ -252,11 +258,16 @@ run_workload() { # uses label, receiver_cmd, pub_target, broadcast_channel
   publish broadcast
   sync_all 120
   if [[ -n $broadcast_channel ]]; then
-    phase broadcast_channel
     pub_target=(--database-url "$db_url" --channel-template "$broadcast_channel")
+    phase broadcast_channel
     publish single --user 0
-    pub_target=("${saved_target[@]}")
     sync_all 120
+    if (( fanout > 0 )); then
+      phase fanout
+      publish single --user 0 --count "$fanout"
+      sync_all 120
+    fi
+    pub_target=("${saved_target[@]}")
   fi
   phase flat
   publish flat --duration "$flat_seconds" --seed 2
@@ -298,7 +309,11 @@ run_gateway() { # gateway flags...; uses label, pub_target
   port=$(wait_for_port_in_log "$tmp/$label.log" "$server_pid") || die "gateway did not start: $(tail -3 "$tmp/$label.log")"
   ready_endpoint "$port" /readyz || die "gateway never became ready"
   metrics_port=$port
-  load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret"
+  # The backend serving the gateway's LISTEN connection: its CPU share says whether
+  # the database or the gateway is the bottleneck flat out.
+  local backend
+  backend=$(psql "$db_url" -Atc "SELECT pid FROM pg_stat_activity WHERE application_name = 'sse-gateway'" | head -1)
+  load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret" ${backend:+--backend-pid "$backend"}
   run_workload
   save_metrics end
   metrics_port=
@@ -346,12 +361,14 @@ for target in "${target_list[@]}"; do
       for threads in "${thread_list[@]}"; do
         label=gateway-t$threads
         pub_target=(--database-url "$db_url")
-        run_gateway --threads "$threads"
+        broadcast_channel=sse_bench_broadcast
+        run_gateway --threads "$threads" --broadcast-channel "$broadcast_channel"
+        broadcast_channel=
       done
       ;;
     gateway-shared)
-      # Shared channel mode: one LISTEN, the user in a JSON payload; plus a
-      # broadcast channel, measured with one NOTIFY that every stream must get.
+      # Shared channel mode: one LISTEN, the user in a JSON payload. Both gateway
+      # families also get a broadcast channel: --fanout NOTIFYs that every stream must get.
       for threads in "${thread_list[@]}"; do
         label=gateway-shared-t$threads
         pub_target=(--database-url "$db_url" --channel-template "$shared_channel" --payload json)
@@ -448,7 +465,7 @@ done
 done
 
 meta=$(/usr/bin/python3 - "$command_line" "$load_at_start" "$streams" "$per_user" "$rate" "$rate_seconds" \
-        "$flat_seconds" "$idle_seconds" "$repeat" <<'EOF'
+        "$flat_seconds" "$idle_seconds" "$repeat" "$fanout" <<'EOF'
 import json, os, platform, subprocess, sys, time
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
@@ -456,7 +473,7 @@ print(json.dumps({
     "command": sys.argv[1], "load_at_start": sys.argv[2], "load_at_end": open("/proc/loadavg").read().split()[:3],
     "streams": int(sys.argv[3]), "per_user": int(sys.argv[4]), "rate": float(sys.argv[5]),
     "rate_seconds": float(sys.argv[6]), "flat_seconds": float(sys.argv[7]), "idle_seconds": float(sys.argv[8]),
-    "repeat": int(sys.argv[9]),
+    "repeat": int(sys.argv[9]), "fanout": int(sys.argv[10]),
     "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1048576, 1),
     "kernel": platform.release(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     "nginx": subprocess.run(["/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip(),

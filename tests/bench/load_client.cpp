@@ -52,6 +52,7 @@ struct options {
     std::size_t concurrency = 1000;
     double establish_timeout_s = 300;
     std::string server_pids;
+    std::string backend_pids;
 };
 
 void usage() {
@@ -67,7 +68,10 @@ void usage() {
   --workers W            client processes (default: one per 9,500 streams)
   --concurrency C        connects in flight per worker (default 1000)
   --establish-timeout S  give up on streams not up after S seconds (default 300)
-  --server-pid PID[,PID] server processes to sample (/proc VmRSS, utime+stime)
+  --server-pid PID[,PID] server processes to sample (/proc VmRSS, utime+stime, and
+                         per thread: the busiest thread's share of each phase)
+  --backend-pid PID      the PostgreSQL backend feeding the server: its CPU share
+                         per phase (is the database or the server the bottleneck?)
 Commands on stdin after the "ready" line: phase NAME | count | sync N SECS |
 report [STATEFILE] | quit
 )";
@@ -129,6 +133,8 @@ options parse_args(int argc, char** argv) {
             o.establish_timeout_s = parse_double(val(), "--establish-timeout");
         else if (a == "--server-pid")
             o.server_pids = val();
+        else if (a == "--backend-pid")
+            o.backend_pids = val();
         else
             die("unknown option " + a + " (see --help)");
     }
@@ -618,9 +624,10 @@ int coordinate(const options& o) {
     raise_nofile((total + w - 1) / w + 32);
 
     const auto pids = parse_pids(o.server_pids);
+    const auto backend = parse_pids(o.backend_pids);
     const bool have_server = !pids.empty();
     std::vector<server_sample> samples;
-    const server_sample before = sample_server(pids);
+    const server_sample before = sample_server(pids, backend);
 
     const std::uint64_t t0 = now_ns();
     std::vector<child> kids(w);
@@ -662,7 +669,7 @@ int coordinate(const options& o) {
         failed += bad;
         if (first_error.empty() && err != "-") first_error = err;
     }
-    const server_sample ready = sample_server(pids);
+    const server_sample ready = sample_server(pids, backend);
     {
         json j;
         j.str("event", "ready")
@@ -703,7 +710,7 @@ int coordinate(const options& o) {
             std::string name;
             in >> name;
             if (name.empty()) name = "phase" + std::to_string(phase_names.size() + 1);
-            samples.push_back(sample_server(pids));
+            samples.push_back(sample_server(pids, backend));
             const std::uint64_t start = samples.back().at_ns;
             broadcast("phase " + name + ' ' + std::to_string(start) + '\n');
             phase_names.push_back(name);
@@ -769,7 +776,7 @@ int coordinate(const options& o) {
             }
             // One sample per phase start plus this one closing the last phase.
             std::vector<server_sample> all = samples;
-            all.push_back(sample_server(pids));
+            all.push_back(sample_server(pids, backend));
             std::uint64_t lost = tail, dup = 0, mis = 0, events = 0;
             for (const auto& p : merged) lost += p.lost, dup += p.duplicates, mis += p.misrouted, events += p.events;
             json j;

@@ -55,7 +55,8 @@ void usage() {
   --users A-B                  user ids (default 1-100)
   --rate R                     events per second in rate mode (default 1000)
   --duration S                 stop after S seconds (rate, flat)
-  --count N                    stop after N events (rate, flat)
+  --count N                    stop after N events (rate, flat); single: send N
+                               events back to back (default 1)
   --window W                   statements/requests in flight in flat and broadcast (default 256)
   --state FILE                 per-user sequence numbers, read and rewritten
   --seed N                     random user choice (default 1)
@@ -335,7 +336,7 @@ int main(int argc, char** argv) {
     };
 
     if (o.mode == "single") {
-        publish(o.user);
+        for (std::uint64_t i = 0; i < std::max<std::uint64_t>(o.count, 1); ++i) publish(o.user);
     } else if (o.mode == "broadcast") {
         for (std::uint64_t u = o.users.first; u <= o.users.last; ++u) publish(u);
     } else {

@@ -84,7 +84,7 @@ public:
         conn_ = PQconnectdb(o_.database_url.c_str());
         if (PQstatus(conn_) != CONNECTION_OK) die(std::string("connect: ") + PQerrorMessage(conn_));
         pids_ = {static_cast<long>(PQbackendPID(conn_))};
-        const server_sample before = sample_server(pids_);
+        const server_sample before = sample_server(pids_, pids_);
 
         const std::uint64_t t0 = now_ns();
         std::string sql;
@@ -107,7 +107,7 @@ public:
         }
         const std::uint64_t t1 = now_ns();
         establish_s_ = static_cast<double>(t1 - t0) / 1e9;
-        const server_sample ready = sample_server(pids_);
+        const server_sample ready = sample_server(pids_, pids_);
         rss_before_ = before.rss_kb;
         rss_ready_ = ready.rss_kb;
         reply(json()
@@ -188,7 +188,7 @@ private:
         if (cmd == "phase") {
             std::string name;
             in >> name;
-            samples_.push_back(sample_server(pids_));
+            samples_.push_back(sample_server(pids_, pids_));
             phases_.begin(name, samples_.back().at_ns);
             reply(json().str("event", "phase").str("name", name).num("start_ns", samples_.back().at_ns).done());
         } else if (cmd == "count") {
@@ -243,7 +243,7 @@ private:
     void report(const std::string& state_file) {
         const std::uint64_t tail = state_file.empty() ? 0 : missing(read_state(state_file));
         std::vector<server_sample> all = samples_;
-        all.push_back(sample_server(pids_));
+        all.push_back(sample_server(pids_, pids_));
         std::uint64_t lost = tail, dup = 0, mis = 0, events = 0;
         for (const auto& p : phases_.all()) lost += p.lost, dup += p.duplicates, mis += p.misrouted, events += p.events;
         json j;
