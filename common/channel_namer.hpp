@@ -15,7 +15,7 @@ inline constexpr std::size_t max_channel_bytes = 63;
 class channel_namer {
 public:
     struct result {
-        std::string channel;  // set when ok
+        std::string channel;      // set when ok
         std::string_view reason;  // "empty", "pattern", "too_long" when refused
         bool ok() const { return reason.empty(); }
     };
@@ -30,6 +30,9 @@ private:
     std::string prefix_;
     std::string suffix_;
     std::regex pattern_;
+    // The default pattern, ^[0-9]{1,20}$, checked without the regex engine: in
+    // shared channel mode name() runs for every NOTIFY.
+    bool default_pattern_ = false;
 };
 
 }  // namespace gw

@@ -18,6 +18,9 @@ struct config_error : std::runtime_error {
 
 enum class log_level { debug, info, warn, error };
 
+// --user-pattern's default: decimal ids, as Rails primary keys are.
+inline constexpr const char* default_user_pattern = "^[0-9]{1,20}$";
+
 struct config {
     // network
     std::string listen_host = "0.0.0.0";
@@ -32,7 +35,7 @@ struct config {
     std::string channel_template = "user_{user}";
     std::string event_name = "authy_status";
     std::string wrap_field = "status";
-    std::string user_pattern = "^[0-9]{1,20}$";
+    std::string user_pattern{default_user_pattern};
     std::chrono::seconds heartbeat{15};
     std::chrono::milliseconds retry{2000};
     // channel modes

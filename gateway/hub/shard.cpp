@@ -111,10 +111,16 @@ void shard::post_deliver(std::vector<pg::delivery> batch) {
             }
             auto it = channels_.find(d.channel);
             if (it == channels_.end()) continue;
-            // Copy out first: send() may close a slow stream, which edits the list.
-            auto subs = it->second.subs;
-            for (const auto& w : subs)
-                if (auto s = w.lock()) s->send(d.frame);
+            // send() may close a slow stream, which edits the list (and drops the
+            // entry with its last stream): one stream is held first, several are
+            // copied out first.
+            if (it->second.subs.size() == 1) {
+                if (auto s = it->second.subs.front().lock()) s->send(d.frame);
+            } else {
+                auto subs = it->second.subs;
+                for (const auto& w : subs)
+                    if (auto s = w.lock()) s->send(d.frame);
+            }
             counters_.notify_to_write.observe(
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - d.received).count());
         }

@@ -176,6 +176,14 @@ std::uint64_t listen_set::listeners(const std::string& channel) const {
     return it->second.shards;
 }
 
-bool listen_set::settled() const { return in_flight_.empty() && queue_.empty(); }
+listen_set::route listen_set::find_route(const std::string& channel) {
+    auto it = entries_.find(channel);
+    if (it == entries_.end()) return {};
+    return {&it->second.record, it->second.listened ? it->second.shards : 0};
+}
+
+bool listen_set::settled() const {
+    return in_flight_.empty() && queue_.empty();
+}
 
 }  // namespace gw::pg

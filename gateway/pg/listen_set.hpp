@@ -24,9 +24,9 @@ inline constexpr unsigned max_shards = 64;
 
 // What the listener keeps per wanted channel besides the LISTEN state.
 struct channel_record {
-    std::string user;          // the user id the channel was made from (snapshot $1)
-    replay_buffer replay;      // recent events, for Last-Event-ID
-    std::string last_payload;  // the payload of the last event sent on the channel
+    std::string user;             // the user id the channel was made from (snapshot $1)
+    replay_buffer replay;         // recent events, for Last-Event-ID
+    std::string last_payload;     // the payload of the last event sent on the channel
     bool needs_catch_up = false;  // lost its LISTEN: compare with the snapshot once back
 };
 
@@ -72,6 +72,13 @@ public:
 
     // Which shards want the channel (bit i = shard i); 0 when unknown or not listened.
     std::uint64_t listeners(const std::string& channel) const;
+
+    // Both of the above in one lookup, for the per-event path.
+    struct route {
+        channel_record* record = nullptr;
+        std::uint64_t shards = 0;
+    };
+    route find_route(const std::string& channel);
 
     bool in_flight() const { return !in_flight_.empty(); }
     bool settled() const;  // nothing to send and nothing in flight

@@ -223,8 +223,7 @@ void listener::on_batch_result(PGresult* r) {
 
 void listener::publish(const std::string& channel, std::string_view payload,
                        std::vector<std::vector<delivery>>& per_shard) {
-    std::uint64_t shards = set_.listeners(channel);
-    channel_record* rec = set_.record(channel);
+    auto [rec, shards] = set_.find_route(channel);
     if (shards == 0 || !rec) {
         counters_.unrouted.inc();
         return;

@@ -53,3 +53,23 @@ TEST_CASE("a template without exactly one {user} or a bad pattern is a config er
     CHECK_THROWS_AS(channel_namer(std::string(63, 'x') + "{user}", "^[0-9]+$"), gw::config_error);
     CHECK_THROWS_AS(channel_namer("user_{user}", "([0-9"), gw::config_error);
 }
+
+TEST_CASE("the default pattern's fast check agrees with the regular expression", "[channel]") {
+    // The default is checked without std::regex; the same pattern spelled another
+    // way goes through the regex engine, and both must answer alike.
+    channel_namer fast("user_{user}", gw::default_user_pattern);
+    channel_namer slow("user_{user}", "^(?:[0-9]){1,20}$");
+    // clang-format off
+    const std::string ids[] = {
+        "0", "7", "42", "00042", "12345678901234567890", "123456789012345678901", "", "-1", "+1", "1e3",
+        "0x1F", " 1", "1 ", "1\n", "\n1", "4\xd9\xa2", std::string("1\0" "2", 3), "a1", "1a", "12.5",
+        "9999999999999999999999"};
+    // clang-format on
+    for (const auto& id : ids) {
+        INFO("id: " << id);
+        auto a = fast.name(id), b = slow.name(id);
+        CHECK(a.ok() == b.ok());
+        CHECK(a.reason == b.reason);
+        CHECK(a.channel == b.channel);
+    }
+}
