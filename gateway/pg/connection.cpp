@@ -1,8 +1,27 @@
 #include "pg/connection.hpp"
 
+#include "log.hpp"
+
 #include <algorithm>
 
 namespace gw::pg {
+
+namespace {
+
+// libpq prints notices, and the FATAL a server sends before it closes an idle
+// session (pg_terminate_backend, a shutdown), to stderr by default, outside the
+// JSON log. Here they become log lines that say which connection heard them.
+void log_notice(void* arg, const PGresult* r) {
+    const auto* name = static_cast<const std::string*>(arg);
+    const char* severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+    const char* message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    log::warn("database notice")
+        .str("connection", *name)
+        .str("severity", severity ? severity : "")
+        .str("message", message ? message : "");
+}
+
+}  // namespace
 
 connection::connection(net::io_context& ioc, std::string conninfo, std::string application_name)
     : ioc_(ioc), conninfo_(std::move(conninfo)), application_name_(std::move(application_name)), deadline_(ioc) {}
@@ -18,6 +37,7 @@ void connection::async_connect(std::chrono::steady_clock::duration timeout, std:
                           "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
     const char* values[] = {conninfo_.c_str(), application_name_.c_str(), "1", "30", "10", "3", nullptr};
     conn_.reset(PQconnectStartParams(keys, values, 1));
+    if (conn_) PQsetNoticeReceiver(conn_.get(), log_notice, &application_name_);
     if (!conn_ || PQstatus(conn_.get()) == CONNECTION_BAD) {
         net::post(ioc_, [this, g = gen_] {
             if (g == gen_) finish_connect(false);

@@ -137,6 +137,11 @@ class OutageTest(harness.GatewayTestCase, unittest.TestCase):
         finally:
             self.pg.execute("ALTER TABLE users ENABLE TRIGGER sse_gateway_authy_status")
         gw.wait_log(lambda l: l.get("msg") == "database connection lost", 10, "the loss to be noticed")
+        # The server's parting FATAL is a JSON log line, not libpq's raw stderr text.
+        notices = [l for l in gw.logs() if l.get("msg") == "database notice"]
+        self.assertTrue(any(n.get("severity") == "FATAL" and n.get("connection") == "sse-gateway" and
+                            "administrator command" in n.get("message", "") for n in notices), notices)
+        self.assertNotIn("FATAL:", "\n".join(gw.stderr_lines))
         gw.wait_ready(30)
         self.assert_final_statuses(streams)
         users_db.set_status(self.pg, 18, "after")
