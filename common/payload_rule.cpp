@@ -1,6 +1,7 @@
 #include "payload_rule.hpp"
 
-#include <rapidjson/document.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -8,14 +9,62 @@ namespace gw {
 
 namespace {
 
+// Both checks below run for every NOTIFY in shared mode, so they read the payload
+// with RapidJSON's SAX reader: no document, no 64 KiB allocator chunk per event.
+
+// Accepts any well-formed JSON text; the caller checks the first character.
+struct any_json : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, any_json> {};
+
+// Finds the first top-level member named `field`; a non-negative integer or a
+// string value is the user (as the DOM's FindMember would see it).
+struct user_field : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, user_field> {
+    std::string_view field;
+    int depth = 0;
+    bool next_is_it = false;  // the value after the key we look for
+    bool seen = false;        // the first such member was seen: later ones do not count
+    std::optional<std::string> user;
+
+    explicit user_field(std::string_view f) : field(f) {}
+    bool value(std::optional<std::string> v) {
+        if (next_is_it) user = std::move(v);
+        next_is_it = false;
+        return true;
+    }
+    bool Default() { return value(std::nullopt); }
+    bool Uint(unsigned u) { return value(std::to_string(u)); }
+    bool Uint64(std::uint64_t u) { return value(std::to_string(u)); }
+    bool String(const char* s, rapidjson::SizeType n, bool) { return value(std::string(s, n)); }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        next_is_it = depth == 1 && !seen && std::string_view(s, n) == field;
+        seen = seen || next_is_it;
+        return true;
+    }
+    bool StartObject() {
+        value(std::nullopt);
+        return ++depth, true;
+    }
+    bool EndObject(rapidjson::SizeType) { return --depth, true; }
+    bool StartArray() {
+        value(std::nullopt);
+        return ++depth, true;
+    }
+    bool EndArray(rapidjson::SizeType) { return --depth, true; }
+};
+
+template <typename Handler>
+bool parse(std::string_view text, Handler& h) {
+    rapidjson::MemoryStream ms(text.data(), text.size());
+    rapidjson::Reader reader;
+    return !reader.Parse(ms, h).IsError();
+}
+
 bool is_json_object(std::string_view text) {
     // Cheap pre-check: plain statuses like "approved" never pay for a parse.
     auto first = text.find_first_not_of(" \t\r\n");
     if (first == std::string_view::npos || text[first] != '{') return false;
     // A strict parse: trailing bytes after the object make the payload plain text.
-    rapidjson::Document doc;
-    doc.Parse(text.data(), text.size());
-    return !doc.HasParseError() && doc.IsObject();
+    any_json h;
+    return parse(text, h);
 }
 
 void put(rapidjson::Writer<rapidjson::StringBuffer>& w, std::string_view s) {
@@ -36,14 +85,11 @@ std::string event_data(std::string_view payload, std::string_view wrap_field) {
 }
 
 std::optional<std::string> user_in_payload(std::string_view payload, std::string_view field) {
-    rapidjson::Document doc;
-    doc.Parse(payload.data(), payload.size());
-    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
-    auto it = doc.FindMember(rapidjson::Value(rapidjson::StringRef(field.data(), field.size())));
-    if (it == doc.MemberEnd()) return std::nullopt;
-    if (it->value.IsString()) return std::string(it->value.GetString(), it->value.GetStringLength());
-    if (it->value.IsUint64()) return std::to_string(it->value.GetUint64());
-    return std::nullopt;
+    auto first = payload.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || payload[first] != '{') return std::nullopt;
+    user_field h(field);
+    if (!parse(payload, h)) return std::nullopt;
+    return std::move(h.user);
 }
 
 std::string error_body(std::string_view code, std::string_view message) {

@@ -31,8 +31,7 @@ TEST_CASE("JSON that is not an object, or not JSON at all, is plain text", "[pay
 }
 
 TEST_CASE("error bodies are JSON with an error code and a message", "[payload]") {
-    CHECK(gw::error_body("not_found", "no such \"route\"") ==
-          R"({"error":"not_found","message":"no such \"route\""})");
+    CHECK(gw::error_body("not_found", "no such \"route\"") == R"({"error":"not_found","message":"no such \"route\""})");
 }
 
 TEST_CASE("a shared-channel payload names its user in a string or integer field", "[payload]") {
@@ -45,4 +44,20 @@ TEST_CASE("a shared-channel payload names its user in a string or integer field"
     CHECK_FALSE(gw::user_in_payload(R"({"status":"approved"})", "user"));
     CHECK_FALSE(gw::user_in_payload("approved", "user"));
     CHECK_FALSE(gw::user_in_payload(R"(["user","42"])", "user"));
+}
+
+TEST_CASE("only the first top-level user field of a well-formed payload counts", "[payload]") {
+    // A nested "user" is not the payload's user, and a second top-level one cannot
+    // override the first (the first one is what a DOM lookup sees too).
+    CHECK_FALSE(gw::user_in_payload(R"({"meta":{"user":"8"}})", "user"));
+    CHECK(gw::user_in_payload(R"({"meta":{"user":"8"},"user":"7"})", "user") == std::optional<std::string>("7"));
+    CHECK(gw::user_in_payload(R"({"user":"7","user":"8"})", "user") == std::optional<std::string>("7"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":null,"user":"8"})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":["8"]})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":{"id":"8"}})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":"7"} {"user":"8"})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":"7")", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":123456789012345678901234567890})", "user"));
+    CHECK(gw::user_in_payload(R"( {"status":[1,{"user":"9"}],"user":18446744073709551615} )", "user") ==
+          std::optional<std::string>("18446744073709551615"));
 }
