@@ -4,6 +4,8 @@
 // every shard thread; implementations hold only immutable state after construction.
 #include "net.hpp"
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,11 +30,16 @@ struct auth_result {
     outcome what = outcome::no_credentials;
     std::string user;    // set only when what == ok
     std::string reason;  // short code for metrics, logs and the error body; never a secret
+    // When the credentials stop being valid (Unix time, ms): a stream opened with
+    // them ends then. Unset: they do not expire (proxy header, tokens without exp).
+    std::optional<std::int64_t> expires_at_ms;
 
-    static auth_result ok(std::string user) { return {outcome::ok, std::move(user), {}}; }
-    static auth_result none(std::string reason) { return {outcome::no_credentials, {}, std::move(reason)}; }
-    static auth_result deny(std::string reason) { return {outcome::forbidden, {}, std::move(reason)}; }
-    static auth_result bad(std::string reason) { return {outcome::invalid, {}, std::move(reason)}; }
+    static auth_result ok(std::string user, std::optional<std::int64_t> expires_at_ms = std::nullopt) {
+        return {outcome::ok, std::move(user), {}, expires_at_ms};
+    }
+    static auth_result none(std::string reason) { return {outcome::no_credentials, {}, std::move(reason), {}}; }
+    static auth_result deny(std::string reason) { return {outcome::forbidden, {}, std::move(reason), {}}; }
+    static auth_result bad(std::string reason) { return {outcome::invalid, {}, std::move(reason), {}}; }
 };
 
 class authenticator {

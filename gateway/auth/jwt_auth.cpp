@@ -42,7 +42,7 @@ auth_result jwt_auth::authenticate_at(const request_context& req, std::int64_t n
 
     auto r = verifier_.verify(*token, now_unix);
     if (!r.ok()) return auth_result::bad(std::move(r.reason));
-    return auth_result::ok(std::move(r.user));
+    return auth_result::ok(std::move(r.user), r.expires_at_ms);
 }
 
 }  // namespace gw::auth

@@ -13,7 +13,9 @@
 #include <openssl/x509.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <stdexcept>
 
 namespace gw::auth {
@@ -176,7 +178,7 @@ bool jwt_verifier::signature_ok(std::string_view signing_input, const std::strin
 }
 
 jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) const {
-    auto fail = [](const char* reason) { return jwt_result{{}, reason}; };
+    auto fail = [](const char* reason) { return jwt_result{{}, reason, {}}; };
     if (token.size() > max_token_size) return fail("too_large");
 
     const auto dot1 = token.find('.');
@@ -213,6 +215,7 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     const double now = static_cast<double>(now_unix);
     const double leeway = static_cast<double>(leeway_);
     double exp = 0;
+    std::optional<std::int64_t> expires_at_ms;
     switch (numeric_date(payload, "exp", exp)) {
         case present::bad:
             return fail("malformed");
@@ -221,6 +224,9 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
             break;
         case present::ok:
             if (now >= exp + leeway) return fail("expired");
+            // In whole seconds, rounded up, as the check above reads the clock; capped
+            // at the year 9999, so no exp can overflow the milliseconds.
+            expires_at_ms = static_cast<std::int64_t>(std::ceil(std::min(exp + leeway, 253402300799.0))) * 1000;
             break;
     }
     double nbf = 0;
@@ -257,9 +263,10 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     const auto claim = payload.FindMember(claim_.c_str());
     if (claim == payload.MemberEnd() || claim->value.IsNull()) return fail("missing_claim");
     const auto& v = claim->value;
-    if (v.IsString() && v.GetStringLength() > 0) return {std::string(v.GetString(), v.GetStringLength()), {}};
-    if (v.IsInt64()) return {std::to_string(v.GetInt64()), {}};
-    if (v.IsUint64()) return {std::to_string(v.GetUint64()), {}};
+    if (v.IsString() && v.GetStringLength() > 0)
+        return {std::string(v.GetString(), v.GetStringLength()), {}, expires_at_ms};
+    if (v.IsInt64()) return {std::to_string(v.GetInt64()), {}, expires_at_ms};
+    if (v.IsUint64()) return {std::to_string(v.GetUint64()), {}, expires_at_ms};
     return fail("bad_claim");
 }
 

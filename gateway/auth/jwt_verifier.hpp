@@ -33,6 +33,9 @@ namespace gw::auth {
 struct jwt_result {
     std::string user;    // set when reason is empty
     std::string reason;  // empty on success
+    // exp plus the leeway, rounded up to a second, in Unix ms: from then on
+    // verify() says "expired".
+    std::optional<std::int64_t> expires_at_ms;
 
     bool ok() const { return reason.empty(); }
 };

@@ -243,6 +243,7 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
                   std::string_view(pur->value.GetString(), pur->value.GetStringLength()) == purpose_))
                 return failure("wrong_purpose");
             const auto exp = meta.FindMember("exp");
+            std::optional<std::int64_t> expires_at_ms;
             if (exp != meta.MemberEnd() && !exp->value.IsNull()) {
                 if (!exp->value.IsString()) return failure("malformed");
                 const auto at =
@@ -250,6 +251,7 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
                 if (!at) return failure("malformed");
                 // Rails: fresh while Time.now < expires_at.
                 if (now_unix * 1000 >= *at) return failure("expired");
+                expires_at_ms = (*at + 999) / 1000 * 1000;  // whole seconds, as the check reads the clock
             }
             const auto message = meta.FindMember("message");
             const auto data = meta.FindMember("data");
@@ -262,12 +264,14 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
                 rails_session_result unwrapped;
                 unwrapped.session.Parse<json_flags>(inner->data(), inner->size());
                 if (unwrapped.session.HasParseError() || !unwrapped.session.IsObject()) return failure("malformed");
+                unwrapped.expires_at_ms = expires_at_ms;
                 return unwrapped;
             }
             if (data != meta.MemberEnd()) {
                 if (!data->value.IsObject()) return failure("malformed");
                 rails_session_result unwrapped;
                 unwrapped.session.CopyFrom(data->value, unwrapped.session.GetAllocator());
+                unwrapped.expires_at_ms = expires_at_ms;
                 return unwrapped;
             }
             return failure("malformed");

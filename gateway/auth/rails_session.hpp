@@ -39,8 +39,9 @@
 namespace gw::auth {
 
 struct rails_session_result {
-    std::string reason;           // empty on success
-    rapidjson::Document session;  // a JSON object when reason is empty
+    std::string reason;                         // empty on success
+    rapidjson::Document session;                // a JSON object when reason is empty
+    std::optional<std::int64_t> expires_at_ms;  // the envelope's "exp", when it has one
 
     bool ok() const { return reason.empty(); }
 };

@@ -27,7 +27,7 @@ auth_result rails_session_auth::authenticate_at(const request_context& req, std:
     if (!session.ok()) return auth_result::bad(std::move(session.reason));
     auto user = rails_session::find_user(session.session, keys_);
     if (!user.ok()) return auth_result::bad(std::move(user.reason));
-    return auth_result::ok(std::move(user.user));
+    return auth_result::ok(std::move(user.user), session.expires_at_ms);
 }
 
 }  // namespace gw::auth

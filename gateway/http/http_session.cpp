@@ -28,6 +28,18 @@ std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view 
 
 bool is_builtin(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
 
+// The credentials' expiry (Unix ms) on the steady clock the shard ticks by;
+// max() when they do not expire. Further than ten years is "never".
+std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> expires_at_ms) {
+    using namespace std::chrono;
+    constexpr std::int64_t ten_years_ms = 10LL * 366 * 24 * 3600 * 1000;
+    if (!expires_at_ms) return steady_clock::time_point::max();
+    const auto now_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    const auto left = *expires_at_ms - now_ms;
+    if (left > ten_years_ms) return steady_clock::time_point::max();
+    return steady_clock::now() + milliseconds(left);
+}
+
 }  // namespace
 
 http_session::http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
@@ -151,7 +163,7 @@ void http_session::handle_stream(const request& req) {
                                      : std::make_shared<const std::string>(stream_head_text(state_.cfg, cors_origin_));
     auto s = std::make_shared<stream_session>(stream_.release_socket(), shard_, state_, std::move(who.user),
                                               std::move(named.channel), std::move(*slot_), has_last_id, last_seq,
-                                              std::move(head));
+                                              std::move(head), stream_end(who.expires_at_ms));
     closed_ = true;
     shard_.untrack(track_id_);
     slot_.reset();

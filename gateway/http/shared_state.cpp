@@ -1,5 +1,6 @@
 #include "http/shared_state.hpp"
 
+#include "payload_rule.hpp"
 #include "sse_frame.hpp"
 
 namespace gw::web {
@@ -37,7 +38,10 @@ shared_state::shared_state(const config& c)
       users(c.max_streams_per_user),
       stream_head(std::make_shared<const std::string>(stream_head_text(c, {}))),
       heartbeat(std::make_shared<const std::string>(sse::heartbeat)),
-      goodbye(std::make_shared<const std::string>("retry: " + std::to_string(c.retry.count()) + "\n\n")) {}
+      goodbye(std::make_shared<const std::string>("retry: " + std::to_string(c.retry.count()) + "\n\n")),
+      expired(std::make_shared<const std::string>(
+          "event: expired\ndata: " + error_body("credentials_expired", "the credentials expired; sign in again") +
+          "\n\n")) {}
 
 void shared_state::count_refusal(const std::string& kind, const std::string& reason) {
     std::lock_guard lock(refusals_mutex_);

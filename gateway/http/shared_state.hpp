@@ -31,6 +31,7 @@ struct shared_state {
     std::shared_ptr<const std::string> stream_head;
     std::shared_ptr<const std::string> heartbeat;
     std::shared_ptr<const std::string> goodbye;  // the retry hint sent before a drain close
+    std::shared_ptr<const std::string> expired;  // the event that ends a stream whose credentials expired
 
     // This process's event-id prefix: a Last-Event-ID with another is foreign.
     std::string boot_id;

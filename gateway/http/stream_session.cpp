@@ -24,7 +24,8 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 
 stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
                                std::string channel, connection_slot slot, bool last_event_id,
-                               std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head)
+                               std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head,
+                               std::chrono::steady_clock::time_point expires)
     : socket_(std::move(socket)),
       shard_(shard),
       state_(state),
@@ -32,6 +33,7 @@ stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_sta
       channel_(std::move(channel)),
       slot_(std::move(slot)),
       opened_(std::chrono::steady_clock::now()),
+      expires_(expires),
       sid_(++next_sid),
       last_seq_(last_seq),
       head_(std::move(head)),
@@ -141,7 +143,9 @@ void stream_session::on_read(error_code ec) {
 }
 
 void stream_session::tick(std::chrono::steady_clock::time_point now) {
-    if (closed_ || closing_ || now < due_) return;
+    if (closed_ || closing_) return;
+    if (live_ && now >= expires_) return expire();
+    if (now < due_) return;
     if (!live_) return refuse_unavailable();
     if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
         return close("write_timeout");
@@ -161,6 +165,14 @@ void stream_session::refuse_unavailable() {
     closing_ = true;
     live_ = true;  // bytes may flow now; nothing else will be queued behind the answer
     enqueue(response);
+}
+
+void stream_session::expire() {
+    // Said once, as an event the page can act on (sign in again); no retry hint,
+    // since the reconnect with the same credentials is answered 401.
+    close_reason_ = "credentials_expired";
+    closing_ = true;
+    enqueue(state_.expired);
 }
 
 void stream_session::close(std::string_view reason) {

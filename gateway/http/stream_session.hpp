@@ -9,7 +9,9 @@
 // 503. The queue is bounded in bytes; a stream over it is closed as a slow
 // consumer. One write in flight; queued frames go out as one buffer sequence.
 // A read is always pending so a client that leaves is noticed at once. Time is
-// kept by the shard's tick: a stream owns no timer.
+// kept by the shard's tick: a stream owns no timer. A stream opened with
+// credentials that expire (JWT exp, a Rails envelope's exp) ends when they do,
+// with an "expired" event; the browser's reconnect then gets a 401 and stops.
 //
 // Thread rule: runs on its shard's thread only; pending operations own it
 // (shared_from_this); the shard holds only weak references.
@@ -31,10 +33,12 @@ class stream_session final : public hub::subscriber,
                              public std::enable_shared_from_this<stream_session> {
 public:
     // last_event_id: the browser's Last-Event-ID, if it sent one; last_seq: its
-    // sequence number when the id is one of this process's.
+    // sequence number when the id is one of this process's; expires: when the
+    // credentials stop being valid (time_point::max() when they do not expire).
     stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
                    std::string channel, connection_slot slot, bool last_event_id,
-                   std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head);
+                   std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head,
+                   std::chrono::steady_clock::time_point expires);
     ~stream_session() override;
 
     void start();
@@ -56,6 +60,7 @@ private:
     void do_read();
     void on_read(error_code ec);
     void refuse_unavailable();
+    void expire();
     void finish();
 
     tcp::socket socket_;
@@ -73,6 +78,7 @@ private:
     std::chrono::steady_clock::time_point write_started_{};
     std::chrono::steady_clock::time_point due_;  // pending: the listen deadline; live: the next heartbeat
     std::chrono::steady_clock::time_point opened_;
+    std::chrono::steady_clock::time_point expires_;  // the credentials' end
     std::uint64_t sid_ = 0;
     std::uint64_t track_id_ = 0;
     std::string close_reason_;

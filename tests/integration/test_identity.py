@@ -6,6 +6,7 @@ Every gateway here runs at debug level, and after it exits its whole output is
 searched for every token, cookie and secret it was shown. Every refusal checks its
 status, its JSON reason and that exactly one matching counter moved."""
 import json
+import math
 import os
 import re
 import shutil
@@ -119,24 +120,29 @@ require "uri"
 require "active_support"
 require "active_support/json"
 require "active_support/key_generator"
+require "active_support/core_ext/time"  # expires_in: Time#advance
 require "active_support/message_encryptor"
-skb, cookie = ARGV
+skb, cookie, expires_in = ARGV
 # As Rails 5.2-6.1's cookie jar: PBKDF2-SHA1 key, AES-256-GCM, purpose envelope.
 secret = ActiveSupport::KeyGenerator.new(skb, iterations: 1000)
                                     .generate_key("authenticated encrypted cookie", 32)
 enc = ActiveSupport::MessageEncryptor.new(secret, cipher: "aes-256-gcm",
                                           serializer: ActiveSupport::MessageEncryptor::NullSerializer)
 sessions = JSON.parse($stdin.read)
+options = { purpose: "cookie.#{cookie}" }
+options[:expires_in] = expires_in.to_i unless expires_in.empty?
 puts JSON.generate(sessions.map { |s|
-  URI.encode_www_form_component(enc.encrypt_and_sign(ActiveSupport::JSON.encode(s), purpose: "cookie.#{cookie}"))
+  URI.encode_www_form_component(enc.encrypt_and_sign(ActiveSupport::JSON.encode(s), **options))
 })
 '''
 
 
-def rails_cookies(sessions):
-    """Browser-form session cookies encrypted by ActiveSupport, one per session hash."""
+def rails_cookies(sessions, expires_in=None):
+    """Browser-form session cookies encrypted by ActiveSupport, one per session hash;
+    with expires_in (seconds), the envelope carries that expiry."""
     env = {k: v for k, v in os.environ.items() if k not in ("RUBYOPT", "RUBYLIB", "GEM_HOME", "GEM_PATH")}
-    out = subprocess.run(["/usr/bin/ruby", "-e", RUBY_COOKIES, SECRET_KEY_BASE, RAILS_COOKIE],
+    out = subprocess.run(["/usr/bin/ruby", "-e", RUBY_COOKIES, SECRET_KEY_BASE, RAILS_COOKIE,
+                          "" if expires_in is None else str(expires_in)],
                          input=json.dumps(sessions), capture_output=True, text=True, env=env, timeout=60)
     if out.returncode != 0:
         raise AssertionError(f"ruby cookie helper failed: {out.stderr}")
@@ -425,6 +431,45 @@ class JwtRefusedTest(IdentityCase):
 
 
 # --- (b) Rails session cookies ------------------------------------------------------
+
+class CredentialExpiryTest(IdentityCase):
+    """A stream lives no longer than the credentials that opened it (what-users-ask
+    #5): it ends with an "expired" event, and the browser's reconnect with the same
+    credentials is answered 401, which stops EventSource, rather than streaming on."""
+
+    def assert_ends_with_expired_event(self, gw, user, expires_at, path=STREAM, headers=None):
+        client = self.open(gw, path, headers)
+        self.pg.notify(f"user_{user}", "while-valid")
+        self.assertEqual(json.loads(client.next_event()["data"]), {"status": "while-valid"})
+        event = client.next_event(timeout=15)
+        self.assertEqual(event["event"], "expired", event)
+        self.assertEqual(json.loads(event["data"])["error"], "credentials_expired")
+        # Not before the credentials' end (whole seconds, as the verifiers read the clock).
+        self.assertGreaterEqual(time.time(), math.floor(expires_at))
+        client.wait_eof(5)
+        gw.wait_log(lambda l: l.get("msg") == "stream close" and l.get("reason") == "credentials_expired", 5,
+                    "the close to be logged as credentials_expired")
+
+    def test_a_jwt_stream_ends_when_the_token_expires_and_the_reconnect_is_refused(self):
+        gw = self.start("--auth", "jwt", "--jwt-secret", HS_SECRET, "--jwt-leeway", "0")
+        exp = int(time.time()) + 3
+        token = self.secret(hs256(claims(exp=exp)))
+        self.assert_ends_with_expired_event(gw, 7, exp, f"{STREAM}?access_token={token}")
+        self.assert_refused(gw, 401, "expired", f"{STREAM}?access_token={token}")
+        # A token without exp keeps its stream (the default: exp is optional).
+        lasting = self.open(gw, f"{STREAM}?access_token={self.secret(hs256(claims(exp=None)))}")
+        lasting.expect_no_event(2.0)
+        self.assertFalse(lasting.eof)
+
+    def test_a_rails_session_stream_ends_when_the_cookie_expires_and_the_reconnect_is_refused(self):
+        gw = self.start("--auth", "rails-session", "--rails-secret-key-base", SECRET_KEY_BASE,
+                        "--rails-cookie", RAILS_COOKIE)
+        made = time.time()
+        cookie, = rails_cookies([{"session_id": "x", "pre_2fa_auth_user_id": 9}], expires_in=3)
+        headers = {"Cookie": cookie_header(self.secret(cookie))}
+        self.assert_ends_with_expired_event(gw, 9, made + 3, headers=headers)
+        self.assert_refused(gw, 401, "expired", headers=headers)
+
 
 class RailsSessionTest(IdentityCase):
     def rails_gateway(self, *extra):

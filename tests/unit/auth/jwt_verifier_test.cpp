@@ -151,6 +151,16 @@ TEST_CASE("exp is enforced with the configured leeway") {
     CHECK(reason(hs(), token(R"({"sub":"7","exp":null})")) == "malformed");
 }
 
+TEST_CASE("an accepted token says when it expires: exp plus the leeway, in whole seconds") {
+    // A stream opened with the token ends then; from then on verify() says "expired".
+    CHECK(hs().verify(token(R"({"sub":"7","exp":1700000100})"), now).expires_at_ms == 1700000130000);
+    CHECK(hs({}, {}, 0).verify(token(R"({"sub":"7","exp":1700000100})"), now).expires_at_ms == 1700000100000);
+    CHECK(hs({}, {}, 0).verify(token(R"({"sub":"7","exp":1700000000.5})"), now).expires_at_ms == 1700000001000);
+    CHECK(reason(hs({}, {}, 0), token(R"({"sub":"7","exp":1700000000.5})"), 1700000001) == "expired");
+    CHECK(hs().verify(token(R"({"sub":"7","exp":1e300})"), now).expires_at_ms == 253402300799000);
+    CHECK_FALSE(hs().verify(token(R"({"sub":"7"})"), now).expires_at_ms.has_value());
+}
+
 TEST_CASE("nbf is enforced with the configured leeway") {
     CHECK(hs().verify(token(R"({"sub":"7","nbf":1700000030})"), now).ok());
     CHECK(reason(hs(), token(R"({"sub":"7","nbf":1700000031})")) == "not_yet_valid");

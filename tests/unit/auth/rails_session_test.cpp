@@ -130,6 +130,12 @@ TEST_CASE("the metadata envelope is unwrapped after its purpose and expiry are c
     CHECK(rails_session::find_user(decoded.session, {"user_id"}).user == "5");
     CHECK(decoder().decode(t::gcm_cookie(skb, envelope(R"(,"exp":null,"pur":null)")), now).ok());
     CHECK(decoder().decode(t::gcm_cookie(skb, envelope(R"(,"exp":"2023-11-14T22:13:20.001Z")")), now).ok());
+    // The expiry travels with the session, in whole seconds (a stream ends then).
+    CHECK(decoder().decode(t::gcm_cookie(skb, envelope(R"(,"exp":"2023-11-14T22:13:20.001Z")")), now).expires_at_ms ==
+          1700000001000);
+    CHECK(decoder().decode(t::gcm_cookie(skb, envelope(R"(,"exp":"2023-11-14T22:15:00.000Z")")), now).expires_at_ms ==
+          1700000100000);
+    CHECK_FALSE(decoder().decode(t::gcm_cookie(skb, envelope(R"(,"exp":null,"pur":null)")), now).expires_at_ms);
     CHECK(reason(t::gcm_cookie(skb, envelope(R"(,"exp":"2023-11-14T22:13:20.000Z")"))) == "expired");
     CHECK(reason(t::gcm_cookie(skb, envelope(R"(,"exp":"2001-01-01T00:00:00.000Z")"))) == "expired");
     CHECK(reason(t::gcm_cookie(skb, envelope(R"(,"exp":"soon")"))) == "malformed");
