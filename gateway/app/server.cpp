@@ -119,6 +119,10 @@ void server::do_accept() {
                 if (!e && acceptor_.is_open()) do_accept();
             });
         }
+        // Events are small and written as they come (frames queued meanwhile go
+        // out together): waiting for the client's ACK (Nagle) would only delay them.
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
         web::connection_slot slot(state_.connections);
         const bool over = static_cast<std::uint64_t>(state_.connections.value()) > cfg_.max_connections;
         net::post(
