@@ -193,15 +193,19 @@ def main():
             continue
         floor = "floor-shared" if "shared" in label else "floor"
         out.append("")
-        out.append("Issue 6 targets, %s (floor: %s):" % (label, floor if floor in m else "not run"))
+        issue_floor = "floor" if "floor" in m else floor
+        out.append("Issue 6 targets, %s (p50 against: %s; keeping up against: %s):" % (
+            label, issue_floor if issue_floor in m else "not run", floor if floor in m else "not run"))
         family = "gateway-shared-t" if "shared" in label else "gateway-t"
         first_of_family = next(x for x in labels if x.startswith(family))
         siblings = [x for x in labels if x.startswith(family)] if label == first_of_family else [label]
-        out.extend(check_targets(m, label, m.get(floor, {}), siblings))
+        out.extend(check_targets(m, label, m.get(floor, {}), siblings, m.get(issue_floor, {})))
     print("\n".join(out))
 
 
-def check_targets(m, gw, fl, labels):
+def check_targets(m, gw, fl, labels, issue_floor):
+    """fl: the floor of the gateway's own channel mode; issue_floor: the floor the
+    issue defines (one connection LISTENing on every user's channel)."""
     g = m[gw]
     n = m.get("nchan", {})
     lines = []
@@ -215,10 +219,16 @@ def check_targets(m, gw, fl, labels):
     v = g.get("rss_kib")
     verdict("RSS per idle stream ≤ 2 KiB", have(v) and v <= 2.0 if have(v) else None,
             "%s KiB (nchan %s KiB)" % (fmt(v, ".2f"), fmt(n.get("rss_kib"), ".2f")))
-    a, b = g.get("rate_p50"), fl.get("rate_p50")
+    # The issue's floor is PostgreSQL LISTENing on every user's channel. In shared
+    # mode PostgreSQL itself is faster (one channel to match), so the gap to that
+    # mode's own floor, the gateway's own hop, is shown beside it.
+    a, b = g.get("rate_p50"), issue_floor.get("rate_p50")
     verdict("p50 within 0.05 ms of the floor", (a - b) <= 0.05 if have(a, b) else None,
             "gateway %s ms, floor %s ms, difference %s ms" % (fmt(a, ".3f"), fmt(b, ".3f"),
                                                                 fmt(a - b if have(a, b) else None, "+.3f")))
+    if fl is not issue_floor and have(a, fl.get("rate_p50")):
+        lines.append("- shown: p50 against this mode's own floor (one LISTENed channel) — %s ms, difference %s ms" % (
+            fmt(fl.get("rate_p50"), ".3f"), fmt(a - fl.get("rate_p50"), "+.3f")))
     a = g.get("rate_p99")
     verdict("p99 ≤ 1 ms", a <= 1.0 if have(a) else None, "%s ms" % fmt(a, ".3f"))
     lost = (g.get("lost"), g.get("misrouted"), g.get("dup"))
