@@ -1,6 +1,7 @@
 """Every refused request gets the right status and a JSON error body; health,
 readiness and metrics answer as operators expect."""
 import json
+import os
 import unittest
 
 import harness
@@ -97,6 +98,16 @@ class HttpSurfaceTest(harness.GatewayTestCase, unittest.TestCase):
             harness.wait_until(lambda: self.gw.metric("sse_gateway_events_written_total") >= before + 1,
                                10, "events_written_total to count the event")
             self.assertGreaterEqual(self.gw.metric("sse_gateway_notifications_total"), notes + 1)
+
+    def test_every_metric_family_is_documented(self):
+        status, _, body = self.gw.get("/metrics")
+        self.assertEqual(status, 200)
+        families = [line.split()[2] for line in body.decode().splitlines() if line.startswith("# TYPE ")]
+        self.assertGreater(len(families), 10)
+        with open(os.path.join(harness.HERE, "..", "..", "proto_docs", "stream-contract.md")) as f:
+            doc = f.read()
+        for family in families:
+            self.assertIn(f"`{family.removeprefix('sse_gateway_')}", doc, f"{family} is not in stream-contract.md")
 
     def test_metrics_time_the_shard_ticks(self):
         # Every shard ticks every 10 ms (heartbeats, deadlines); the histogram is how an
