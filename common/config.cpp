@@ -132,6 +132,8 @@ const option options[] = {
     {"jwt-issuer", "ISS", "none", "required iss claim", GW_SET(c.jwt_issuer = v)},
     {"jwt-cookie", "NAME", "none", "cookie that may carry the token", GW_SET(c.jwt_cookie = v)},
     {"jwt-claim", "NAME", "sub", "claim holding the user id", GW_SET(set_text_line(c.jwt_claim, f, v))},
+    {"jwt-require-exp", "", "off", "refuse tokens without exp (they would never expire)",
+     GW_SET(c.jwt_require_exp = v.empty() || to_bool(f, v))},
     {"jwt-leeway", "SECONDS", "30", "clock leeway for exp and nbf",
      GW_SET(c.jwt_leeway = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
     {"rails-secret-key-base", "SECRET", "none", "the Rails app's secret_key_base",

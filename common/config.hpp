@@ -60,6 +60,7 @@ struct config {
     std::string jwt_cookie;
     std::string jwt_claim = "sub";
     std::chrono::seconds jwt_leeway{30};
+    bool jwt_require_exp = false;
 
     std::string rails_secret_key_base;
     std::string rails_cookie;

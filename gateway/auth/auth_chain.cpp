@@ -45,6 +45,7 @@ std::unique_ptr<authenticator> make_jwt(const config& cfg) {
     o.issuer = cfg.jwt_issuer;
     o.claim = cfg.jwt_claim;
     o.leeway = cfg.jwt_leeway.count();
+    o.require_exp = cfg.jwt_require_exp;
     try {
         return std::make_unique<jwt_auth>(jwt_verifier(std::move(o)), cfg.jwt_cookie);
     } catch (const std::invalid_argument& e) {

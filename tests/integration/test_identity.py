@@ -456,10 +456,15 @@ class CredentialExpiryTest(IdentityCase):
         token = self.secret(hs256(claims(exp=exp)))
         self.assert_ends_with_expired_event(gw, 7, exp, f"{STREAM}?access_token={token}")
         self.assert_refused(gw, 401, "expired", f"{STREAM}?access_token={token}")
-        # A token without exp keeps its stream (the default: exp is optional).
-        lasting = self.open(gw, f"{STREAM}?access_token={self.secret(hs256(claims(exp=None)))}")
+        # A token without exp keeps its stream (the default: exp is optional)...
+        forever = self.secret(hs256(claims(exp=None)))
+        lasting = self.open(gw, f"{STREAM}?access_token={forever}")
         lasting.expect_no_event(2.0)
         self.assertFalse(lasting.eof)
+        # ... unless the operator requires exp.
+        strict = self.start("--auth", "jwt", "--jwt-secret", HS_SECRET, "--jwt-require-exp")
+        self.assert_refused(strict, 401, "missing_exp", f"{STREAM}?access_token={forever}")
+        self.assert_streams_to(strict, 7, f"{STREAM}?access_token={self.secret(hs256(claims()))}")
 
     def test_a_rails_session_stream_ends_when_the_cookie_expires_and_the_reconnect_is_refused(self):
         gw = self.start("--auth", "rails-session", "--rails-secret-key-base", SECRET_KEY_BASE,
