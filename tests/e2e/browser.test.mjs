@@ -7,6 +7,7 @@
 // Env: SSE_GATEWAY_BIN (the binary), SSE_GATEWAY_SCRIPTS (scripts/), and
 // SSE_GATEWAY_ARTIFACTS (where screenshots go; default: a new temp dir, printed).
 import { spawn, execFile, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -22,6 +23,7 @@ const SQL = path.join(REPO, 'deploy', 'sql');
 const CHROMIUM = '/usr/bin/chromium';
 const PSQL = '/usr/bin/psql';
 const SECRET = 'e2e-secret-6a1f0c9d';
+const JWT_SECRET = 'e2e-jwt-secret-3b7e91c2d4a6f058c0ffee1234';
 const SNAPSHOT_SQL = 'SELECT authy_status FROM users WHERE id = $1';
 const WATCHDOG_MS = 240_000;   // ctest's TIMEOUT is 300 s
 const WAIT_MS = 15_000;        // the default bound for one awaited thing
@@ -108,10 +110,18 @@ function gatewayBin() {
   return bin;
 }
 
+// An HS256 JWT, signed here with Node's crypto (not by the gateway's code).
+function hs256(claims, secret) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
 class Gateway {
-  constructor(dbUrl, listen) {
+  constructor(dbUrl, listen, extraArgs = []) {
     this.dbUrl = dbUrl;
     this.listen = listen;
+    this.extraArgs = extraArgs;
     this.lines = [];
     this.port = null;
     this.exitCode = undefined;
@@ -120,7 +130,7 @@ class Gateway {
     const env = Object.fromEntries(Object.entries(process.env).filter(
       ([k]) => !k.startsWith('SSE_GATEWAY_') && !k.startsWith('PG') && k !== 'DATABASE_URL'));
     const args = ['--listen', this.listen, '--database-url', this.dbUrl, '--proxy-secret', SECRET,
-      '--snapshot-sql', SNAPSHOT_SQL, '--drain-seconds', '1'];
+      '--snapshot-sql', SNAPSHOT_SQL, '--drain-seconds', '1', ...this.extraArgs];
     // setpriv: the gateway dies with this process even if it is SIGKILLed.
     const [file, argv] = fs.existsSync('/usr/bin/setpriv')
       ? ['/usr/bin/setpriv', ['--pdeathsig', 'KILL', '--', gatewayBin(), ...args]]
@@ -350,6 +360,43 @@ async function main() {
     if (after.created !== 1) throw new Error(`the page made ${after.created} EventSources (expected the browser to reconnect the one)`);
     if (after.opens < before.opens + 2) throw new Error(`only ${after.opens} stream opens: no reconnect seen`);
     log(`user 106's EventSource: ${after.opens} opens, ${after.errors} errors, events ${JSON.stringify(after.events)}`);
+  });
+
+  await scenario("at its token's exp the stream ends with an 'expired' event and the browser stops", async () => {
+    // A second gateway in JWT mode, and a page on its own origin (its /healthz), so the
+    // EventSource is same-origin and carries the token in its URL.
+    const jwtGateway = await new Gateway(pg.url, '127.0.0.1:0',
+      ['--auth', 'jwt', '--jwt-secret', JWT_SECRET, '--jwt-leeway', '0']).start().waitListening();
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${jwtGateway.port}/healthz`);
+      const exp = Math.floor(Date.now() / 1000) + 3;
+      const url = `/authy/live_status?access_token=${hs256({ sub: '107', exp }, JWT_SECRET)}`;
+      await page.evaluate((u) => {
+        const rec = window.__jwt = { opens: 0, errors: 0, statuses: [], expired: [] };
+        const es = window.__es = new EventSource(u);
+        es.addEventListener('open', () => { rec.opens++; });
+        es.addEventListener('error', () => { rec.errors++; });
+        es.addEventListener('authy_status', (e) => { rec.statuses.push(JSON.parse(e.data).status); });
+        es.addEventListener('expired', (e) => { rec.expired.push({ at: Date.now(), data: JSON.parse(e.data) }); });
+      }, url);
+      await waitFor(async () => (await page.evaluate(() => window.__jwt.statuses.length)) > 0, 'the snapshot event');
+      // The stream ends at exp; the browser reconnects with the same URL (the retry
+      // hint is 2 s), gets 401, and gives up: readyState CLOSED (2).
+      await waitFor(async () => (await page.evaluate(() => window.__es.readyState)) === 2,
+        'the EventSource to be CLOSED', 20_000);
+      const rec = await page.evaluate(() => window.__jwt);
+      if (rec.expired.length !== 1) throw new Error(`expected one 'expired' event, got ${JSON.stringify(rec)}`);
+      if (rec.expired[0].data.error !== 'credentials_expired') throw new Error(`expired event: ${JSON.stringify(rec.expired[0])}`);
+      if (rec.expired[0].at < exp * 1000) throw new Error(`the stream ended ${exp * 1000 - rec.expired[0].at} ms before exp`);
+      if (rec.opens !== 1) throw new Error(`the stream opened ${rec.opens} times: the reconnect with an expired token got through`);
+      log(`user 107's EventSource: ${JSON.stringify(rec)}`);
+      if (jwtGateway.sanitizerReport()) throw new Error(`sanitizer report:\n${jwtGateway.sanitizerReport()}`);
+    } finally {
+      await context.close();
+      await jwtGateway.stop();
+    }
   });
 
   if (gateway.sanitizerReport()) {
