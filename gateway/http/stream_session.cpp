@@ -143,12 +143,15 @@ void stream_session::on_read(error_code ec) {
 }
 
 void stream_session::tick(std::chrono::steady_clock::time_point now) {
-    if (closed_ || closing_) return;
+    if (closed_) return;
+    // Checked even while closing: a last frame (goodbye, expired, 503) stuck behind
+    // a peer that stopped reading must not keep the stream forever.
+    if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
+        return close("write_timeout");
+    if (closing_) return;
     if (live_ && now >= expires_) return expire();
     if (now < due_) return;
     if (!live_) return refuse_unavailable();
-    if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
-        return close("write_timeout");
     enqueue(state_.heartbeat);
     due_ = now + state_.cfg.heartbeat;
 }

@@ -466,6 +466,22 @@ class CredentialExpiryTest(IdentityCase):
         self.assert_refused(strict, 401, "missing_exp", f"{STREAM}?access_token={forever}")
         self.assert_streams_to(strict, 7, f"{STREAM}?access_token={self.secret(hs256(claims()))}")
 
+    def test_an_expired_stream_whose_reader_stopped_is_still_closed(self):
+        # The reader stops reading while megabytes are on their way, so the gateway's
+        # write stalls; the expiry then queues its last event behind that write. The
+        # stalled-write limit (two heartbeats) must still end the stream: a stream
+        # that is closing must not wait forever for a write that cannot finish.
+        gw = self.start("--auth", "jwt", "--jwt-secret", HS_SECRET, "--jwt-leeway", "0", "--heartbeat", "3",
+                        "--max-queue-bytes", str(64 << 20))
+        token = self.secret(hs256(claims(exp=int(time.time()) + 2)))
+        self.open(gw, f"{STREAM}?access_token={token}")  # never read from again
+        gw.wait_metric("sse_gateway_streams", 1)
+        # 16 MB in distinct payloads (identical ones in a transaction are merged).
+        self.pg.execute("SELECT pg_notify('user_7', repeat('x', 7500) || i) FROM generate_series(1, 2200) i")
+        closed = gw.wait_log(lambda l: l.get("msg") == "stream close", 20, "the stalled, expired stream to close")
+        self.assertEqual(closed.get("reason"), "credentials_expired", closed)
+        gw.wait_metric("sse_gateway_streams", 0)
+
     def test_a_rails_session_stream_ends_when_the_cookie_expires_and_the_reconnect_is_refused(self):
         gw = self.start("--auth", "rails-session", "--rails-secret-key-base", SECRET_KEY_BASE,
                         "--rails-cookie", RAILS_COOKIE)

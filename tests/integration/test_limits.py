@@ -50,6 +50,26 @@ class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
         self.pg.notify("user_10", "after")
         self.assertEqual(normal.next_event()["data"], '{"status":"after"}')
 
+    def test_a_write_stalled_for_two_heartbeats_is_cut(self):
+        # Under the queue bound, a reader that stopped would hold its stream (and its
+        # socket) for good; the stalled write ends it after two heartbeat periods.
+        gw = self.gateway("--heartbeat", "1", "--max-queue-bytes", str(64 << 20))
+        normal = self.stream(gw, 12)
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", gw.port))
+        self.addCleanup(stuck.close)
+        stuck.sendall(b"GET /authy/live_status HTTP/1.1\r\nHost: x\r\nX-User-Id: 11\r\n"
+                      b"X-Gateway-Secret: " + harness.SECRET.encode() + b"\r\n\r\n")
+        gw.wait_metric("sse_gateway_channels_listened", 2)
+        self.pg.execute("SELECT pg_notify('user_11', repeat('x', 7000) || g) FROM generate_series(1, 1000) g")
+        closed = gw.wait_log(lambda l: l.get("msg") == "stream close" and l.get("user") == "11", 20,
+                             "the stalled stream to be cut")
+        self.assertEqual(closed.get("reason"), "write_timeout", closed)
+        self.assertEqual(gw.metric("sse_gateway_slow_consumer_closes_total"), 0)
+        self.pg.notify("user_12", "still-here")
+        self.assertEqual(normal.next_event()["data"], '{"status":"still-here"}')
+
 
 class LimitsTest(harness.GatewayTestCase, unittest.TestCase):
     def test_over_max_connections_gets_503_with_retry_after(self):
