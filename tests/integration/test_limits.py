@@ -28,15 +28,19 @@ def raw_request(port, data, timeout=10):
 
 
 class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
-    def test_a_client_that_stops_reading_is_closed_and_others_get_every_event(self):
-        gw = self.gateway("--heartbeat", "600", "--max-queue-bytes", "65536")
-        normal = self.stream(gw, 10)
+    def open_stuck_stream(self, gw, user):
+        """A stream request from a socket with a tiny receive buffer that is never read."""
         stuck = socket.socket()
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect(("127.0.0.1", gw.port))
         self.addCleanup(stuck.close)
-        stuck.sendall(b"GET /authy/live_status HTTP/1.1\r\nHost: x\r\nX-User-Id: 9\r\n"
-                      b"X-Gateway-Secret: " + harness.SECRET.encode() + b"\r\n\r\n")
+        stuck.sendall(f"GET /authy/live_status HTTP/1.1\r\nHost: x\r\nX-User-Id: {user}\r\n"
+                      f"X-Gateway-Secret: {harness.SECRET}\r\n\r\n".encode())
+
+    def test_a_client_that_stops_reading_is_closed_and_others_get_every_event(self):
+        gw = self.gateway("--heartbeat", "600", "--max-queue-bytes", "65536")
+        normal = self.stream(gw, 10)
+        self.open_stuck_stream(gw, 9)
         gw.wait_metric("sse_gateway_channels_listened", 2)
         # ~7 MB for the stuck client: more than every socket buffer on the way.
         for batch in range(5):
@@ -55,12 +59,7 @@ class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
         # socket) for good; the stalled write ends it after two heartbeat periods.
         gw = self.gateway("--heartbeat", "1", "--max-queue-bytes", str(64 << 20))
         normal = self.stream(gw, 12)
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", gw.port))
-        self.addCleanup(stuck.close)
-        stuck.sendall(b"GET /authy/live_status HTTP/1.1\r\nHost: x\r\nX-User-Id: 11\r\n"
-                      b"X-Gateway-Secret: " + harness.SECRET.encode() + b"\r\n\r\n")
+        self.open_stuck_stream(gw, 11)
         gw.wait_metric("sse_gateway_channels_listened", 2)
         self.pg.execute("SELECT pg_notify('user_11', repeat('x', 7000) || g) FROM generate_series(1, 1000) g")
         closed = gw.wait_log(lambda l: l.get("msg") == "stream close" and l.get("user") == "11", 20,
