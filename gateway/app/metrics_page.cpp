@@ -31,6 +31,13 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
               pg.unrouted.value());
     m.counter("events_written_total", "Events queued to live streams.", written);
     m.counter("slow_consumer_closes_total", "Streams closed for exceeding their output queue.", slow);
+    m.header("stream_closes_total", "counter", "Streams closed, by reason.");
+    const auto& reasons = hub::shard::counters::close_reasons;
+    for (std::size_t i = 0; i < reasons.size(); ++i) {
+        std::uint64_t n = 0;
+        for (const auto& s : shards) n += s->stats().closes[i].value();
+        m.sample("stream_closes_total", "reason", reasons[i], static_cast<double>(n));
+    }
     m.gauge("pg_connected", "1 while the LISTEN connection is up.", pg.up.value());
     m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.", pg.reconnects.value());
     m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.", pg.failures.value());

@@ -201,6 +201,7 @@ void stream_session::finish() {
     shard_.unsubscribe(*this);
     shard_.untrack(track_id_);
     shard_.stats().streams.add(-1);
+    shard_.stats().count_close(close_reason_);
     state_.users.release(user_);
     log::info("stream close")
         .num("sid", static_cast<std::int64_t>(sid_))

@@ -15,6 +15,7 @@
 #include "pg/listen_set.hpp"
 #include "pg/listener.hpp"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -38,12 +40,23 @@ public:
 class shard {
 public:
     struct counters {
+        // Why streams end (the stream session's close reasons); anything else is "other".
+        static constexpr std::array<std::string_view, 9> close_reasons = {
+            "client_closed", "read_error",          "write_error",          "write_timeout", "slow_consumer",
+            "shutdown",      "credentials_expired", "database_unavailable", "other"};
+
         metrics::gauge streams;              // streams open (pending or live)
         metrics::counter events_written;     // events queued to live streams
         metrics::counter slow_closes;        // streams closed for exceeding their queue
         metrics::counter streams_opened;     // streams that went live
         metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
         metrics::histogram tick;             // loop time of one tick (heartbeats, deadlines)
+        std::array<metrics::counter, close_reasons.size()> closes;  // by close_reasons index
+
+        void count_close(std::string_view reason) {
+            const auto* it = std::find(close_reasons.begin(), close_reasons.end(), reason);
+            closes[it == close_reasons.end() ? close_reasons.size() - 1 : it - close_reasons.begin()].inc();
+        }
     };
 
     // Starts the shard's tick (every 10 ms, a hundredth of the streams each) on its context. attach() the

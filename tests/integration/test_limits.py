@@ -65,6 +65,7 @@ class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
         closed = gw.wait_log(lambda l: l.get("msg") == "stream close" and l.get("user") == "11", 20,
                              "the stalled stream to be cut")
         self.assertEqual(closed.get("reason"), "write_timeout", closed)
+        gw.wait_metric('sse_gateway_stream_closes_total{reason="write_timeout"}', 1)
         self.assertEqual(gw.metric("sse_gateway_slow_consumer_closes_total"), 0)
         self.pg.notify("user_12", "still-here")
         self.assertEqual(normal.next_event()["data"], '{"status":"still-here"}')
