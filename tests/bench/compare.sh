@@ -105,6 +105,8 @@ if (( users < 1 || users * per_user != streams )); then
   echo "compare.sh: --streams must be a multiple of --per-user" >&2; exit 2
 fi
 
+# shellcheck source=bench_lib.sh
+source "$here/bench_lib.sh"
 log() { printf '[compare %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
@@ -156,18 +158,6 @@ chmod 755 "$tmp" # tmp-postgres.sh runs the server as the postgres user
 server_pid=
 pg_dir=$tmp/pg
 
-stop_pid() { # pid, signal, seconds to wait before SIGKILL
-  local pid=$1 sig=${2:-TERM} wait=${3:-15} i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -"$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < wait * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -191,24 +181,12 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-json_field() { # json, field -> number/string value (flat keys only)
-  /usr/bin/python3 -c 'import json, sys
-v = json.loads(sys.argv[1]).get(sys.argv[2])
-print("" if v is None else v)' "$1" "$2"
-}
-
 # ---- the driver: one workload against one receiver ---------------------------------
 # The receiver (sse-load or sse-pg-floor) runs as a coprocess: commands in,
 # one JSON line back for each.
 results=$tmp/results.jsonl
 : >"$results"
 
-send() { printf '%s\n' "$1" >&"${RUN[1]}"; }
-receive() { # seconds
-  local line
-  IFS= read -r -t "$1" line <&"${RUN[0]}" || die "$label: no answer from the receiver within $1 s (see $tmp)"
-  printf '%s\n' "$line"
-}
 record() { # kind json
   printf '{"target":"%s","round":%d,"kind":"%s","data":%s}\n' "$label" "${round:-0}" "$1" "$2" >>"$results"
 }
@@ -279,17 +257,6 @@ run_workload() { # uses label, receiver_cmd, pub_target, broadcast_channel
   send quit
   wait "$RUN_PID" 2>/dev/null || true
   RUN_PID=
-}
-
-wait_for_port_in_log() { # logfile pid -> port
-  local i port
-  for ((i = 0; i < 300; i++)); do
-    port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$1" | head -1)
-    [[ -n $port ]] && { echo "$port"; return 0; }
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
 }
 
 # The gateway's own view of the run so far (notify->write, loop time per tick), in

@@ -80,6 +80,8 @@ for m in "${mode_list[@]}"; do
   [[ $m == per-user || $m == shared ]] || { echo "relisten.sh: unknown mode $m" >&2; exit 2; }
 done
 
+# shellcheck source=bench_lib.sh
+source "$here/bench_lib.sh"
 log() { printf '[relisten %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
@@ -98,18 +100,6 @@ chmod 755 "$tmp" # tmp-postgres.sh runs the server as the postgres user
 server_pid=
 poller_pid=
 pg_dir=
-
-stop_pid() { # pid, signal, seconds to wait before SIGKILL
-  local pid=$1 sig=${2:-TERM} wait=${3:-15} i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -"$sig" "$pid" 2>/dev/null || true
-  for ((i = 0; i < wait * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -409,29 +399,6 @@ PYEOF
 py() { POLL_MS=$poll_ms /usr/bin/python3 "$probe" "$@"; }
 
 # ---- the receiver: sse-load as a coprocess, commands in, one JSON line back ------------
-send() { printf '%s\n' "$1" >&"${RUN[1]}"; }
-receive() { # seconds
-  local line
-  IFS= read -r -t "$1" line <&"${RUN[0]}" || die "$label: no answer from sse-load within $1 s (see $tmp)"
-  printf '%s\n' "$line"
-}
-json_field() { # json, field
-  /usr/bin/python3 -c 'import json, sys
-v = json.loads(sys.argv[1]).get(sys.argv[2])
-print("" if v is None else v)' "$1" "$2"
-}
-
-wait_for_port_in_log() { # logfile pid -> port
-  local i port
-  for ((i = 0; i < 300; i++)); do
-    port=$(sed -n 's/.*"msg":"listening".*"port":\([0-9]*\).*/\1/p' "$1" | head -1)
-    [[ -n $port ]] && { echo "$port"; return 0; }
-    kill -0 "$2" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
 wait_ready() { # port
   local i
   for ((i = 0; i < 300; i++)); do

@@ -20,24 +20,14 @@ users=150
 per_user=2
 secret=smoke-secret-$$
 
+# shellcheck source=bench_lib.sh
+source "$here/bench_lib.sh"
 log() { printf '[bench.smoke] %s\n' "$*" >&2; }
 tmp=$(mktemp -d /tmp/sse-bench-smoke.XXXXXX)
 chmod 755 "$tmp" # tmp-postgres.sh runs the server as the postgres user
 gateway_pid=
 fixture_pid=
 load_pid= # bash unsets RUN_PID as soon as the coprocess exits: keep our own copy
-
-stop_pid() {
-  local pid=$1 i
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -60,18 +50,8 @@ trap 'exit 130' INT TERM
 
 fail() { log "FAIL: $*"; exit 1; }
 
-field() { # json field
-  /usr/bin/python3 -c 'import json, sys
-v = json.loads(sys.argv[1]).get(sys.argv[2])
-print("" if v is None else str(v).lower())' "$1" "$2"
-}
-
-send() { printf '%s\n' "$1" >&"${RUN[1]}"; }
-receive() {
-  local line
-  IFS= read -r -t "$1" line <&"${RUN[0]}" || fail "no answer from sse-load within $1 s"
-  printf '%s\n' "$line"
-}
+die() { fail "$@"; }
+field() { json_field "$1" "$2" | tr '[:upper:]' '[:lower:]'; } # json field; True -> true
 
 expected=0
 publish() { # mode args...
