@@ -51,6 +51,12 @@ struct user_field : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, user_field> 
     bool EndArray(rapidjson::SizeType) { return --depth, true; }
 };
 
+// Cheap pre-check: plain statuses like "approved" never pay for a parse.
+bool opens_object(std::string_view text) {
+    auto first = text.find_first_not_of(" \t\r\n");
+    return first != std::string_view::npos && text[first] == '{';
+}
+
 template <typename Handler>
 bool parse(std::string_view text, Handler& h) {
     rapidjson::MemoryStream ms(text.data(), text.size());
@@ -59,9 +65,7 @@ bool parse(std::string_view text, Handler& h) {
 }
 
 bool is_json_object(std::string_view text) {
-    // Cheap pre-check: plain statuses like "approved" never pay for a parse.
-    auto first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos || text[first] != '{') return false;
+    if (!opens_object(text)) return false;
     // A strict parse: trailing bytes after the object make the payload plain text.
     any_json h;
     return parse(text, h);
@@ -85,8 +89,7 @@ std::string event_data(std::string_view payload, std::string_view wrap_field) {
 }
 
 std::optional<std::string> user_in_payload(std::string_view payload, std::string_view field) {
-    auto first = payload.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos || payload[first] != '{') return std::nullopt;
+    if (!opens_object(payload)) return std::nullopt;
     user_field h(field);
     if (!parse(payload, h)) return std::nullopt;
     return std::move(h.user);

@@ -1,18 +1,23 @@
 #include "app/metrics_page.hpp"
 
+#include <array>
+
 namespace gw::app {
 
 std::string metrics_page(const config& cfg, const web::shared_state& state, const pg::listener& listener,
                          const std::vector<std::unique_ptr<hub::shard>>& shards) {
     metrics::exposition m;
     std::int64_t streams = 0;
-    std::uint64_t written = 0, slow = 0, opened = 0;
+    std::uint64_t written = 0, opened = 0;
+    const auto& reasons = hub::shard::counters::close_reasons;
+    std::array<std::uint64_t, reasons.size()> closes{};
     for (const auto& s : shards) {
         streams += s->stats().streams.value();
         written += s->stats().events_written.value();
-        slow += s->stats().slow_closes.value();
         opened += s->stats().streams_opened.value();
+        for (std::size_t i = 0; i < reasons.size(); ++i) closes[i] += s->stats().closes[i].value();
     }
+    const auto slow = closes[hub::shard::counters::close_index("slow_consumer")];
     const auto& pg = listener.stats();
     metrics::histogram::snapshot latency;
     for (const auto& s : shards) s->stats().notify_to_write.merge_into(latency);
@@ -32,12 +37,8 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.counter("events_written_total", "Events queued to live streams.", written);
     m.counter("slow_consumer_closes_total", "Streams closed for exceeding their output queue.", slow);
     m.header("stream_closes_total", "counter", "Streams closed, by reason.");
-    const auto& reasons = hub::shard::counters::close_reasons;
-    for (std::size_t i = 0; i < reasons.size(); ++i) {
-        std::uint64_t n = 0;
-        for (const auto& s : shards) n += s->stats().closes[i].value();
-        m.sample("stream_closes_total", "reason", reasons[i], static_cast<double>(n));
-    }
+    for (std::size_t i = 0; i < reasons.size(); ++i)
+        m.sample("stream_closes_total", "reason", reasons[i], static_cast<double>(closes[i]));
     m.gauge("pg_connected", "1 while the LISTEN connection is up.", pg.up.value());
     m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.", pg.reconnects.value());
     m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.", pg.failures.value());

@@ -87,7 +87,6 @@ void stream_session::on_catch_up(pg::catch_up_reply reply) {
 void stream_session::send(const frame_ptr& frame) {
     if (!live_ || closed_ || closing_) return;
     if (queued_bytes_ + frame->size() > state_.cfg.max_queue_bytes) {
-        shard_.stats().slow_closes.inc();
         log::warn("slow consumer")
             .num("sid", static_cast<std::int64_t>(sid_))
             .str("user", user_)

@@ -47,16 +47,18 @@ public:
 
         metrics::gauge streams;              // streams open (pending or live)
         metrics::counter events_written;     // events queued to live streams
-        metrics::counter slow_closes;        // streams closed for exceeding their queue
         metrics::counter streams_opened;     // streams that went live
         metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
         metrics::histogram tick;             // loop time of one tick (heartbeats, deadlines)
         std::array<metrics::counter, close_reasons.size()> closes;  // by close_reasons index
 
-        void count_close(std::string_view reason) {
+        // The reason's index in close_reasons; "other" for one not listed.
+        static std::size_t close_index(std::string_view reason) {
             const auto* it = std::find(close_reasons.begin(), close_reasons.end(), reason);
-            closes[it == close_reasons.end() ? close_reasons.size() - 1 : it - close_reasons.begin()].inc();
+            return it == close_reasons.end() ? close_reasons.size() - 1
+                                             : static_cast<std::size_t>(it - close_reasons.begin());
         }
+        void count_close(std::string_view reason) { closes[close_index(reason)].inc(); }
     };
 
     // Starts the shard's tick (every 10 ms, a hundredth of the streams each) on its context. attach() the

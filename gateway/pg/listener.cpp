@@ -275,9 +275,9 @@ void listener::catch_up_channel(const std::string& channel, unsigned attempt) {
     if (!pool_ || !rec) return;
     if (attempt == 0) counters_.catch_ups.inc();
     pool_->run(rec->user, [this, channel, attempt](bool ok, std::optional<std::string> value) {
-        channel_record* rec = set_.record(channel);
+        auto [rec, shards] = set_.find_route(channel);
         // Gone, or lost again (the next re-LISTEN catches up anew).
-        if (!rec || set_.listeners(channel) == 0 || state_ != state::connected) return;
+        if (!rec || shards == 0 || state_ != state::connected) return;
         if (!ok) {
             if (attempt + 1 >= catch_up_attempts) {
                 log::warn("catch-up gave up").str("channel", channel);
