@@ -15,13 +15,16 @@ namespace {
 // Accepts any well-formed JSON text; the caller checks the first character.
 struct any_json : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, any_json> {};
 
-// Finds the first top-level member named `field`; a non-negative integer or a
-// string value is the user (as the DOM's FindMember would see it).
+// Finds the top-level member named `field`; a non-negative integer or a string
+// value is the user. A payload naming the field twice routes to nobody: the
+// browser's JSON.parse would read the last, a DOM lookup the first, and the event
+// must not reach one user while saying it is another's.
 struct user_field : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, user_field> {
     std::string_view field;
     int depth = 0;
     bool next_is_it = false;  // the value after the key we look for
-    bool seen = false;        // the first such member was seen: later ones do not count
+    bool seen = false;        // such a member was seen
+    bool twice = false;       // ... and then another
     std::optional<std::string> user;
 
     explicit user_field(std::string_view f) : field(f) {}
@@ -35,7 +38,8 @@ struct user_field : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, user_field> 
     bool Uint64(std::uint64_t u) { return value(std::to_string(u)); }
     bool String(const char* s, rapidjson::SizeType n, bool) { return value(std::string(s, n)); }
     bool Key(const char* s, rapidjson::SizeType n, bool) {
-        next_is_it = depth == 1 && !seen && std::string_view(s, n) == field;
+        next_is_it = depth == 1 && std::string_view(s, n) == field;
+        twice = twice || (seen && next_is_it);
         seen = seen || next_is_it;
         return true;
     }
@@ -57,11 +61,14 @@ bool opens_object(std::string_view text) {
     return first != std::string_view::npos && text[first] == '{';
 }
 
+// Iterative: any database role may NOTIFY any channel, and a payload of a few
+// thousand '[' must not recurse that many frames deep on a loop thread's stack
+// (the recursive reader overflowed a 256 KiB thread stack at depth ~8,000).
 template <typename Handler>
 bool parse(std::string_view text, Handler& h) {
     rapidjson::MemoryStream ms(text.data(), text.size());
     rapidjson::Reader reader;
-    return !reader.Parse(ms, h).IsError();
+    return !reader.Parse<rapidjson::kParseIterativeFlag>(ms, h).IsError();
 }
 
 bool is_json_object(std::string_view text) {
@@ -91,7 +98,7 @@ std::string event_data(std::string_view payload, std::string_view wrap_field) {
 std::optional<std::string> user_in_payload(std::string_view payload, std::string_view field) {
     if (!opens_object(payload)) return std::nullopt;
     user_field h(field);
-    if (!parse(payload, h)) return std::nullopt;
+    if (!parse(payload, h) || h.twice) return std::nullopt;
     return std::move(h.user);
 }
 

@@ -1,5 +1,6 @@
 #include "auth/jwt_verifier.hpp"
 
+#include "auth/json_object.hpp"
 #include "base64.hpp"
 
 #include <openssl/bio.h>
@@ -25,14 +26,15 @@ namespace {
 constexpr std::size_t hs256_size = 32;
 constexpr std::size_t es256_half = 32;
 
-// Iterative parsing: a token or cookie of nothing but '[' must not recurse
-// thousands of frames deep. Encoding is validated so a claim is valid UTF-8.
-constexpr unsigned json_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+enum class parsed { ok, malformed, duplicate };
 
-bool parse_object(const std::string& text, rapidjson::Document& doc) {
-    doc.Parse<json_flags>(text.data(), text.size());
-    return !doc.HasParseError() && doc.IsObject();
+// The header and the claims: one JSON object each, no member name twice.
+parsed parse_object(const std::string& text, rapidjson::Document& doc) {
+    if (!parse_json(text, doc) || !doc.IsObject()) return parsed::malformed;
+    return has_duplicate_names(doc) ? parsed::duplicate : parsed::ok;
 }
+
+const char* reason(parsed p) { return p == parsed::duplicate ? "duplicate_member" : "malformed"; }
 
 enum class present { absent, ok, bad };
 
@@ -196,7 +198,7 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     if (!header_json || !payload_json || !sig) return fail("malformed");
 
     rapidjson::Document header;
-    if (!parse_object(*header_json, header)) return fail("malformed");
+    if (const auto p = parse_object(*header_json, header); p != parsed::ok) return fail(reason(p));
     const auto alg = header.FindMember("alg");
     if (alg == header.MemberEnd() || !string_equals(alg->value, alg_name_)) return fail("bad_alg");
     // We implement no extensions, so any critical one makes the token unusable (RFC 7515 4.1.11).
@@ -210,7 +212,7 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     }
 
     rapidjson::Document payload;
-    if (!parse_object(*payload_json, payload)) return fail("malformed");
+    if (const auto p = parse_object(*payload_json, payload); p != parsed::ok) return fail(reason(p));
 
     const double now = static_cast<double>(now_unix);
     const double leeway = static_cast<double>(leeway_);

@@ -2,6 +2,7 @@
 
 #include "base64.hpp"
 
+#include "auth/json_object.hpp"
 #include "auth/request_credentials.hpp"
 
 #include <openssl/crypto.h>
@@ -30,8 +31,6 @@ constexpr std::size_t gcm_tag_size = 16;
 constexpr std::size_t cbc_iv_size = 16;
 constexpr std::size_t sha1_size = 20;
 constexpr std::size_t sha256_size = 32;
-
-constexpr unsigned json_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 
 struct cipher_ctx_deleter {
     void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
@@ -230,13 +229,16 @@ rails_session_result rails_session::decode_cbc(std::string_view data, std::strin
 rails_session_result rails_session::from_plaintext(const std::string& plaintext, std::int64_t now_unix) const {
     if (is_marshal(plaintext)) return failure("marshal_session");
     rails_session_result r;
-    r.session.Parse<json_flags>(plaintext.data(), plaintext.size());
-    if (r.session.HasParseError()) return failure("malformed");
+    if (!parse_json(plaintext, r.session)) return failure("malformed");
+    // Every object a value is read from (the session, the envelope, the wrapped
+    // session) must name each member once: see json_object.hpp.
+    if (has_duplicate_names(r.session)) return failure("duplicate_member");
 
     if (r.session.IsObject()) {
         const auto env = r.session.FindMember("_rails");
         if (env != r.session.MemberEnd() && env->value.IsObject()) {
             const auto& meta = env->value;
+            if (has_duplicate_names(meta)) return failure("duplicate_member");
             const auto pur = meta.FindMember("pur");
             if (pur != meta.MemberEnd() && !pur->value.IsNull() &&
                 !(pur->value.IsString() &&
@@ -262,13 +264,15 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
                 if (!inner) return failure("malformed");
                 if (is_marshal(*inner)) return failure("marshal_session");
                 rails_session_result unwrapped;
-                unwrapped.session.Parse<json_flags>(inner->data(), inner->size());
-                if (unwrapped.session.HasParseError() || !unwrapped.session.IsObject()) return failure("malformed");
+                if (!parse_json(*inner, unwrapped.session) || !unwrapped.session.IsObject())
+                    return failure("malformed");
+                if (has_duplicate_names(unwrapped.session)) return failure("duplicate_member");
                 unwrapped.expires_at_ms = expires_at_ms;
                 return unwrapped;
             }
             if (data != meta.MemberEnd()) {
                 if (!data->value.IsObject()) return failure("malformed");
+                if (has_duplicate_names(data->value)) return failure("duplicate_member");
                 rails_session_result unwrapped;
                 unwrapped.session.CopyFrom(data->value, unwrapped.session.GetAllocator());
                 unwrapped.expires_at_ms = expires_at_ms;

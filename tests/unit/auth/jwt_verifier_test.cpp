@@ -107,6 +107,24 @@ TEST_CASE("header and payload must be JSON objects") {
     CHECK(reason(v, token("{\"sub\":\"\xff\"}")) == "malformed");    // invalid UTF-8
 }
 
+TEST_CASE("a member name given twice in the header or the claims refuses the token") {
+    // RapidJSON would read the first "sub", PyJWT and JavaScript the last: the same
+    // token must not name two users, so it names none.
+    const auto v = hs();
+    CHECK(reason(v, token(R"({"sub":"43","sub":"42"})")) == "duplicate_member");
+    CHECK(reason(v, token(R"({"sub":"42","exp":1700000300,"exp":1})")) == "duplicate_member");
+    CHECK(reason(v, t::hs256_token(R"({"alg":"HS256","alg":"none"})", R"({"sub":"7"})", secret)) ==
+          "duplicate_member");
+    CHECK(reason(v, t::hs256_token(R"({"alg":"HS256","typ":"JWT","typ":"JWT"})", R"({"sub":"7"})", secret)) ==
+          "duplicate_member");
+    // Names are compared whole: a prefix or an escape spelling a different name is no duplicate.
+    CHECK(v.verify(token(R"({"sub":"7","subx":"8","su":"9"})"), now).ok());
+    // An escaped spelling of the same name is the same name.
+    CHECK(reason(v, token(R"({"sub":"43","s\u0075b":"42"})")) == "duplicate_member");
+    // Nested objects are not the claims: their names may repeat across levels.
+    CHECK(v.verify(token(R"({"sub":"7","ctx":{"sub":"8"}})"), now).user == "7");
+}
+
 TEST_CASE("a token over 8 KiB is refused before it is parsed") {
     const auto v = hs();
     CHECK(reason(v, std::string(jwt_verifier::max_token_size + 1, 'a')) == "too_large");

@@ -117,6 +117,20 @@ TEST_CASE("the session must be a JSON object") {
     CHECK(reason(t::gcm_cookie(skb, std::string(4000, '['))) == "malformed");
 }
 
+TEST_CASE("a member name given twice in any object a value is read from refuses the cookie") {
+    CHECK(reason(t::gcm_cookie(skb, R"({"user_id":43,"user_id":42})")) == "duplicate_member");
+    CHECK(reason(t::gcm_cookie(skb, R"({"_rails":{"data":{"user_id":"9"}},"_rails":{"data":{"user_id":"8"}}})")) ==
+          "duplicate_member");
+    CHECK(reason(t::gcm_cookie(skb, envelope(R"(,"pur":"cookie._app_session","pur":"x")"))) == "duplicate_member");
+    CHECK(reason(t::gcm_cookie(skb, R"({"_rails":{"data":{"user_id":"9","user_id":"8"}}})")) == "duplicate_member");
+    CHECK(reason(t::gcm_cookie(skb, R"({"_rails":{"message":")" + t::b64(R"({"user_id":5,"user_id":6})") +
+                                        R"("}})")) == "duplicate_member");
+    // Distinct names at one level, equal names at different levels: accepted.
+    auto decoded = decoder().decode(t::gcm_cookie(skb, R"({"user_id":5,"flash":{"user_id":6}})"), now);
+    REQUIRE(decoded.ok());
+    CHECK(rails_session::find_user(decoded.session, {"user_id"}).user == "5");
+}
+
 TEST_CASE("a Marshal session is refused without being parsed") {
     CHECK(reason(t::gcm_cookie(skb, std::string("\x04\x08{\x06I\"\x0cuser_id\x06:\x06ETi\x0a", 21))) ==
           "marshal_session");

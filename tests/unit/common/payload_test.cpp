@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
+
 using gw::event_data;
 
 TEST_CASE("a plain-text payload is wrapped under the wrap field", "[payload]") {
@@ -46,12 +48,13 @@ TEST_CASE("a shared-channel payload names its user in a string or integer field"
     CHECK_FALSE(gw::user_in_payload(R"(["user","42"])", "user"));
 }
 
-TEST_CASE("only the first top-level user field of a well-formed payload counts", "[payload]") {
-    // A nested "user" is not the payload's user, and a second top-level one cannot
-    // override the first (the first one is what a DOM lookup sees too).
+TEST_CASE("only a single top-level user field of a well-formed payload counts", "[payload]") {
+    // A nested "user" is not the payload's user, and a payload naming the user twice
+    // names nobody (JSON.parse in the browser would read the last, a DOM the first).
     CHECK_FALSE(gw::user_in_payload(R"({"meta":{"user":"8"}})", "user"));
     CHECK(gw::user_in_payload(R"({"meta":{"user":"8"},"user":"7"})", "user") == std::optional<std::string>("7"));
-    CHECK(gw::user_in_payload(R"({"user":"7","user":"8"})", "user") == std::optional<std::string>("7"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":"7","user":"8"})", "user"));
+    CHECK_FALSE(gw::user_in_payload(R"({"user":"7","status":"approved","user":"7"})", "user"));
     CHECK_FALSE(gw::user_in_payload(R"({"user":null,"user":"8"})", "user"));
     CHECK_FALSE(gw::user_in_payload(R"({"user":["8"]})", "user"));
     CHECK_FALSE(gw::user_in_payload(R"({"user":{"id":"8"}})", "user"));
@@ -60,4 +63,42 @@ TEST_CASE("only the first top-level user field of a well-formed payload counts",
     CHECK_FALSE(gw::user_in_payload(R"({"user":123456789012345678901234567890})", "user"));
     CHECK(gw::user_in_payload(R"( {"status":[1,{"user":"9"}],"user":18446744073709551615} )", "user") ==
           std::optional<std::string>("18446744073709551615"));
+}
+
+namespace {
+
+// Runs f on a thread with a 256 KiB stack, as some container runtimes and musl
+// builds give threads: a reader that recursed per nesting level would overflow it.
+void on_small_stack(void (*f)()) {
+    pthread_attr_t attr;
+    REQUIRE(pthread_attr_init(&attr) == 0);
+    REQUIRE(pthread_attr_setstacksize(&attr, 256 * 1024) == 0);
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, &attr, [](void* fn) -> void* { return reinterpret_cast<void (*)()>(fn)(), nullptr; },
+                           reinterpret_cast<void*>(f)) == 0);
+    pthread_attr_destroy(&attr);
+    REQUIRE(pthread_join(thread, nullptr) == 0);
+}
+
+std::optional<std::string> deep_user, deep_closed_data, deep_open_data;
+
+}  // namespace
+
+TEST_CASE("a payload nested thousands of levels deep is read without recursion", "[payload]") {
+    // 7,990 levels fit NOTIFY's 8000-byte payload limit; the recursive reader
+    // overflowed a 256 KiB stack on it (SIGSEGV, the whole gateway gone).
+    on_small_stack([] {
+        constexpr std::size_t depth = 7990;
+        const std::string open = R"({"a":)" + std::string(depth, '[');
+        const std::string closed = R"({"user":"5","a":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
+        deep_open_data = gw::event_data(open, "status");
+        deep_closed_data = gw::event_data(closed, "status");
+        deep_user = gw::user_in_payload(closed, "user");
+        if (gw::user_in_payload(open, "user")) deep_user = "unexpected";
+    });
+    REQUIRE(deep_open_data);
+    CHECK(deep_open_data->rfind(R"({"status":"{\"a\":[[[)", 0) == 0);  // not JSON: wrapped as text
+    REQUIRE(deep_closed_data);
+    CHECK(deep_closed_data->size() == 16 + 2 * 7990 + 1);  // well-formed: passed through unchanged
+    CHECK(deep_user == std::optional<std::string>("5"));
 }
