@@ -156,7 +156,9 @@ const option options[] = {
      GW_SET(c.replay_size = to_uint<std::size_t>(f, v, 0, 100000))},
     {"replay-age", "SECONDS", "300", "how long events are kept for Last-Event-ID",
      GW_SET(c.replay_age = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 86400)))},
-    {"max-connections", "N", "100000", "open connections beyond which new ones get 503",
+    {"max-connections", "N", "from the open-file limit",
+     "open connections beyond which new ones get 503; by default the open-file limit less what the gateway "
+     "keeps for itself (database, listener, spare), at most 100000",
      GW_SET(c.max_connections = to_uint<std::uint64_t>(f, v, 1, 10000000))},
     {"max-streams-per-user", "N", "16", "open streams per user beyond which new ones get 429",
      GW_SET(c.max_streams_per_user = to_uint<std::uint32_t>(f, v, 1, 100000))},
@@ -169,6 +171,9 @@ const option options[] = {
     {"db-ping-seconds", "SECONDS", "15",
      "ping an idle LISTEN connection this often; no answer within as long means it is dead",
      GW_SET(c.db_ping = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
+    {"queue-usage-seconds", "SECONDS", "15",
+     "read the database's pg_notification_queue_usage() this often on a query connection (0 = never)",
+     GW_SET(c.queue_usage_interval = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
     {"drain-seconds", "SECONDS", "10", "spread of stream closes on SIGTERM",
      GW_SET(c.drain = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
     {"log-level", "LEVEL", "info", "debug, info, warn or error", GW_SET(c.level = log::parse_level(v))},
@@ -230,6 +235,27 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
     }
     if (out.cfg.threads == 0) out.cfg.threads = std::max(1u, std::thread::hardware_concurrency());
     return out;
+}
+
+connection_budget connection_budget_for(const config& c, std::uint64_t open_file_limit) {
+    // Asio gives each io_context (the shards' and the main thread's) an epoll fd,
+    // an eventfd and a timerfd; signal_set adds one pipe for the process.
+    constexpr std::uint64_t stdio = 3, acceptor = 1, per_loop = 3, signal_pipe = 2, spare = 32;
+    std::uint64_t database = 1;  // the LISTEN connection
+    if (!c.snapshot_sql.empty())
+        database += c.snapshot_pool;
+    else if (c.queue_usage_interval.count() > 0)
+        database += 1;  // the queue-usage probe's own query connection
+    const std::uint64_t loops = std::max(1u, c.threads) + 1u;
+    connection_budget b;
+    b.open_file_limit = open_file_limit;
+    b.reserved = stdio + acceptor + per_loop * loops + signal_pipe + database + ops_connection_reserve + spare;
+    b.allowed = open_file_limit > b.reserved ? open_file_limit - b.reserved : 0;
+    return b;
+}
+
+std::uint64_t connection_budget::default_max_connections() const {
+    return std::clamp<std::uint64_t>(allowed, 1, max_connections_ceiling);
 }
 
 std::string usage_text() {

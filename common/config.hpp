@@ -78,16 +78,42 @@ struct config {
     std::chrono::seconds replay_age{300};
 
     // limits
-    std::uint64_t max_connections = 100000;
+    std::uint64_t max_connections = 0;  // 0 until main() derives it: see connection_budget
     std::uint32_t max_streams_per_user = 16;
     std::uint64_t max_queue_bytes = 262144;
     std::chrono::seconds header_timeout{10};
     std::chrono::seconds listen_timeout{10};
     std::chrono::seconds drain{10};
     std::chrono::seconds db_ping{15};
+    std::chrono::seconds queue_usage_interval{15};  // 0: pg_notification_queue_usage() is not read
 
     log_level level = log_level::info;
 };
+
+// Connections beyond --max-connections that still get /healthz, /readyz and
+// /metrics answered, so a full gateway can be probed and scraped.
+inline constexpr std::uint64_t ops_connection_reserve = 16;
+// The derived --max-connections never exceeds this: above it, memory (about
+// 1.5 KiB per idle stream plus kernel socket buffers) is the limit to think
+// about, and an explicit value says so.
+inline constexpr std::uint64_t max_connections_ceiling = 100000;
+
+// What an open-file limit leaves for client connections. The rest is reserved:
+// stdio, the listening socket, each event loop's epoll, eventfd and timerfd, the
+// signal pipe, the database connections (LISTEN, snapshot pool or the queue
+// probe), the ops reserve, and spare for what opens a file for a moment
+// (libpq's reconnect and DNS lookup, a secret file re-read on SIGHUP, the socket
+// a 503 is written on) -- so a refusal is answered before accept() meets EMFILE.
+struct connection_budget {
+    std::uint64_t open_file_limit = 0;
+    std::uint64_t reserved = 0;  // file descriptors kept for everything but client connections
+    std::uint64_t allowed = 0;   // open_file_limit - reserved, 0 when the limit is below the reserve
+
+    // --max-connections when none is given: `allowed`, at least 1, at most the ceiling.
+    std::uint64_t default_max_connections() const;
+};
+
+connection_budget connection_budget_for(const config& c, std::uint64_t open_file_limit);
 
 using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
 

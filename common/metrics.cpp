@@ -38,7 +38,9 @@ void exposition::name(std::string_view n) { out_.append("sse_gateway_").append(n
 
 void exposition::value(double v) {
     char buf[32];
-    if (v == std::floor(v) && std::fabs(v) < 1e15)
+    if (std::isnan(v))
+        std::snprintf(buf, sizeof buf, " NaN\n");  // Prometheus's spelling
+    else if (v == std::floor(v) && std::fabs(v) < 1e15)
         std::snprintf(buf, sizeof buf, " %.0f\n", v);
     else
         std::snprintf(buf, sizeof buf, " %.9g\n", v);

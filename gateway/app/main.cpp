@@ -48,11 +48,22 @@ int main(int argc, char** argv) {
     for (char** e = environ; *e; ++e) env_names.emplace_back(*e, std::strcspn(*e, "="));
     for (const auto& name : gw::unknown_env_names(env_names))
         gw::log::warn("unknown SSE_GATEWAY_ variable ignored").str("name", name);
-    const auto open_files = raise_open_file_limit();
-    if (open_files < cfg.max_connections + 64)
-        gw::log::warn("open-file limit is below --max-connections")
-            .num("open_file_limit", static_cast<std::int64_t>(open_files))
+    const auto budget = gw::connection_budget_for(cfg, raise_open_file_limit());
+    const bool derived = cfg.max_connections == 0;
+    if (derived) cfg.max_connections = budget.default_max_connections();
+    // Past `allowed`, accept() fails with EMFILE before the 503 can answer.
+    if (cfg.max_connections > budget.allowed)
+        gw::log::warn(derived ? "open-file limit leaves no room for connections"
+                              : "open-file limit is below --max-connections")
+            .num("open_file_limit", static_cast<std::int64_t>(budget.open_file_limit))
+            .num("reserved_fds", static_cast<std::int64_t>(budget.reserved))
             .num("max_connections", static_cast<std::int64_t>(cfg.max_connections));
+    else
+        gw::log::info("connection limit")
+            .num("max_connections", static_cast<std::int64_t>(cfg.max_connections))
+            .str("from", derived ? "open-file limit" : "--max-connections")
+            .num("open_file_limit", static_cast<std::int64_t>(budget.open_file_limit))
+            .num("reserved_fds", static_cast<std::int64_t>(budget.reserved));
 
     std::unique_ptr<gw::app::server> srv;
     try {

@@ -27,6 +27,8 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.histogram("tick_seconds", "Event-loop time of one shard tick (heartbeats, deadlines); events wait behind it.",
                 ticks);
     m.gauge("connections", "Open client connections.", state.connections.value());
+    m.gauge("max_connections", "--max-connections: connections beyond it get 503 (ops endpoints excepted).",
+            static_cast<std::int64_t>(cfg.max_connections));
     m.header("streams", "gauge", "Open event streams by route (pending or live).");
     m.sample("streams", "route", cfg.stream_path, static_cast<double>(streams));
     m.counter("streams_opened_total", "Streams that went live.", opened);
@@ -51,6 +53,15 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
         m.counter("snapshot_queries_total", "Snapshot queries answered.", q->queries.value());
         m.counter("snapshot_failures_total", "Snapshot queries that failed or timed out.", q->failures.value());
         m.counter("snapshot_reconnects_total", "Snapshot connections re-established.", q->reconnects.value());
+    }
+    if (const auto* q = listener.queue_usage()) {
+        m.header("pg_notification_queue_usage", "gauge",
+                 "pg_notification_queue_usage() at the last read: the NOTIFY queue's fill, 0 to 1 (NaN before the "
+                 "first read). At 1, every NOTIFY fails.");
+        m.sample("pg_notification_queue_usage", q->usage());
+        m.gauge("pg_notification_queue_usage_up", "1 when the last read of the queue usage worked.", q->up() ? 1 : 0);
+        m.counter("pg_notification_queue_usage_failures_total", "Reads of the queue usage that failed.",
+                  q->failures().value());
     }
     m.header("ready", "gauge", "1 while /readyz answers 200.");
     m.sample("ready", (listener.ready() && !state.draining.load()) ? 1.0 : 0.0);

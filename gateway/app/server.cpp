@@ -49,6 +49,7 @@ server::server(config cfg)
     ls.broadcast_channel = cfg_.broadcast_channel;
     ls.shards = cfg_.threads;
     ls.ping_interval = cfg_.db_ping;
+    ls.queue_usage_interval = cfg_.queue_usage_interval;
     hooks.route_shared = [this](std::string_view payload) -> std::optional<std::string> {
         auto user = user_in_payload(payload, cfg_.shared_user_field);
         if (!user) return std::nullopt;

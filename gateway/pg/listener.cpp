@@ -29,15 +29,19 @@ listener::listener(net::io_context& ioc, settings s, hooks h)
       rng_(std::random_device{}()) {
     if (!settings_.shared_channel.empty()) set_.carry_on(settings_.shared_channel);
     if (!settings_.broadcast_channel.empty()) set_.pin(settings_.broadcast_channel);
-    if (!settings_.snapshot_sql.empty())
-        pool_ = std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sql, settings_.snapshot_pool,
-                                             settings_.snapshot_timeout);
+    const bool read_queue = settings_.queue_usage_interval.count() > 0;
+    // Without snapshots, the queue reads get one connection of their own.
+    if (snapshots() || read_queue)
+        pool_ = std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sql,
+                                             snapshots() ? settings_.snapshot_pool : 1u, settings_.snapshot_timeout);
+    if (read_queue) queue_ = std::make_unique<queue_monitor>(ioc_, *pool_, settings_.queue_usage_interval);
 }
 
 listener::~listener() = default;
 
 void listener::start() {
     net::post(ioc_, [this] { do_connect(); });
+    if (queue_) queue_->start();
 }
 
 void listener::add(std::string channel, std::string user, unsigned shard, std::uint64_t seq) {
@@ -70,7 +74,7 @@ void listener::catch_up(std::string channel, std::optional<std::uint64_t> last_s
                 return reply({std::move(*frames), true});
             }
         }
-        if (!pool_ || !rec || state_ == state::stopped) return reply({});
+        if (!snapshots() || !rec || state_ == state::stopped) return reply({});
         // The snapshot carries the id of the newest event so far: every event up to
         // it is reflected in the state the query reads, so a reconnect with this id
         // can be answered from the replay buffer.
@@ -88,6 +92,7 @@ void listener::stop() {
         retry_timer_.cancel();
         ping_timer_.cancel();
         conn_.teardown();
+        if (queue_) queue_->stop();
         if (pool_) pool_->stop();
         counters_.up.set(0);
         update_ready();
@@ -272,7 +277,7 @@ void listener::route_notifications() {
 
 void listener::catch_up_channel(const std::string& channel, unsigned attempt) {
     channel_record* rec = set_.record(channel);
-    if (!pool_ || !rec) return;
+    if (!snapshots() || !rec) return;
     if (attempt == 0) counters_.catch_ups.inc();
     pool_->run(rec->user, [this, channel, attempt](bool ok, std::optional<std::string> value) {
         auto [rec, shards] = set_.find_route(channel);

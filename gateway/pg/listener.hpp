@@ -20,6 +20,7 @@
 #include "pg/connection.hpp"
 #include "pg/listen_set.hpp"
 #include "pg/query_pool.hpp"
+#include "pg/queue_monitor.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -75,6 +76,8 @@ public:
         unsigned shards = 1;            // how many shards there are (broadcasts reach each)
         // An idle connection is pinged this often, and lost if the answer takes as long.
         std::chrono::seconds ping_interval{15};
+        // pg_notification_queue_usage() is read this often on the query pool (0: never).
+        std::chrono::seconds queue_usage_interval{15};
     };
 
     struct counters {
@@ -107,7 +110,9 @@ public:
     // Connected, every wanted channel listened, nothing in flight.
     bool ready() const { return ready_.load(std::memory_order_relaxed); }
     const counters& stats() const { return counters_; }
-    const query_pool::counters* snapshot_stats() const { return pool_ ? &pool_->stats() : nullptr; }
+    const query_pool::counters* snapshot_stats() const { return snapshots() ? &pool_->stats() : nullptr; }
+    // Null when the queue usage is not read.
+    const queue_monitor* queue_usage() const { return queue_.get(); }
 
 private:
     enum class state { idle, connecting, connected, stopped };
@@ -130,6 +135,7 @@ private:
     void arm_ping(std::chrono::steady_clock::duration after);
     void on_ping_timer();
     void update_ready();
+    bool snapshots() const { return !settings_.snapshot_sql.empty(); }
 
     net::io_context& ioc_;
     settings settings_;
@@ -137,7 +143,9 @@ private:
     counters counters_;
     listen_set set_;
     connection conn_;
+    // Snapshots and the queue-usage reads; null when there are neither.
     std::unique_ptr<query_pool> pool_;
+    std::unique_ptr<queue_monitor> queue_;  // declared after the pool it uses
 
     state state_ = state::idle;
     std::uint64_t seq_ = 0;  // the newest event sequence number handed out

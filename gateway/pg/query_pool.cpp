@@ -28,7 +28,13 @@ query_pool::~query_pool() = default;
 
 void query_pool::run(std::string user, callback cb) {
     if (stopped_) return cb(false, std::nullopt);
-    waiting_.push_back({std::move(user), std::move(cb)});
+    waiting_.push_back({{}, std::move(user), std::move(cb)});
+    pump();
+}
+
+void query_pool::run_statement(std::string sql, callback cb) {
+    if (stopped_) return cb(false, std::nullopt);
+    waiting_.push_back({std::move(sql), {}, std::move(cb)});
     pump();
 }
 
@@ -54,7 +60,7 @@ void query_pool::connect(slot& s) {
     s.conn.async_connect(connect_timeout, [this, &s](bool ok) {
         s.connecting = false;
         if (!ok) {
-            log::warn("snapshot connection failed").str("error", s.conn.error()).num("attempt", static_cast<std::int64_t>(s.attempt));
+            log::warn("query connection failed").str("error", s.conn.error()).num("attempt", static_cast<std::int64_t>(s.attempt));
             s.conn.teardown();
             // With no connection up, waiting requests would wait for an outage to
             // end: answer them now (the stream goes on without a snapshot).
@@ -63,7 +69,7 @@ void query_pool::connect(slot& s) {
                 auto failed = std::move(waiting_);
                 waiting_.clear();
                 for (auto& r : failed) {
-                    counters_.failures.inc();
+                    if (r.counted()) counters_.failures.inc();
                     r.cb(false, std::nullopt);
                 }
             }
@@ -86,7 +92,9 @@ void query_pool::start_query(slot& s) {
     s.current = std::move(waiting_.front());
     waiting_.pop_front();
     const char* values[] = {s.current->user.c_str()};
-    if (PQsendQueryParams(s.conn.get(), sql_.c_str(), 1, nullptr, values, nullptr, nullptr, 0) == 0 ||
+    const bool snapshot = s.current->counted();
+    if (PQsendQueryParams(s.conn.get(), snapshot ? sql_.c_str() : s.current->sql.c_str(), snapshot ? 1 : 0,
+                          nullptr, snapshot ? values : nullptr, nullptr, nullptr, 0) == 0 ||
         !s.conn.flush())
         return fail_slot(s, "send");
     s.timer.expires_after(timeout_);
@@ -108,10 +116,7 @@ void query_pool::on_readable(slot& s) {
             s.timer.cancel();
             auto req = std::move(*s.current);
             s.current.reset();
-            if (ok)
-                counters_.queries.inc();
-            else
-                counters_.failures.inc();
+            if (req.counted()) (ok ? counters_.queries : counters_.failures).inc();
             req.cb(ok, std::move(value));
             return pump();
         }
@@ -123,20 +128,20 @@ void query_pool::on_readable(slot& s) {
             ok = false;
             std::string msg = PQresultErrorMessage(r.get());
             std::replace(msg.begin(), msg.end(), '\n', ' ');
-            log::warn("snapshot query failed").str("error", msg);
+            log::warn(s.current->counted() ? "snapshot query failed" : "monitoring query failed").str("error", msg);
         }
     }
     s.conn.wait_readable([this, &s] { on_readable(s); });
 }
 
 void query_pool::fail_slot(slot& s, std::string_view what) {
-    log::warn("snapshot connection lost").str("during", what).str("error", s.conn.error());
+    log::warn("query connection lost").str("during", what).str("error", s.conn.error());
     s.timer.cancel();
     s.conn.teardown();
     auto req = std::move(s.current);
     s.current.reset();
     if (req) {
-        counters_.failures.inc();
+        if (req->counted()) counters_.failures.inc();
         req->cb(false, std::nullopt);
     }
     pump();

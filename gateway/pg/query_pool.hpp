@@ -1,7 +1,7 @@
 #pragma once
-// A small pool of query connections for the snapshot statement ($1 = user id),
-// separate from the LISTEN connection so a slow or failing query never holds it
-// up. Each connection runs one query at a time (PQsendQueryParams, non-blocking);
+// A small pool of query connections for the snapshot statement ($1 = user id)
+// and the occasional monitoring read, separate from the LISTEN connection so a
+// slow or failing query never holds it up. Each connection runs one query at a time (PQsendQueryParams, non-blocking);
 // requests wait in a FIFO. A query that takes longer than the timeout costs its
 // connection (closed and re-opened): PQcancel would block the thread.
 // Connections are opened lazily and re-opened with backoff after a failure.
@@ -37,14 +37,20 @@ public:
                std::chrono::milliseconds timeout);
     ~query_pool();
 
+    // The snapshot statement with `user` as $1; counted in stats().
     void run(std::string user, callback cb);
+    // A statement without parameters (a monitoring read), queued with the
+    // snapshots; not counted in stats().
+    void run_statement(std::string sql, callback cb);
     void stop();
     const counters& stats() const { return counters_; }
 
 private:
     struct request {
+        std::string sql;  // empty: the snapshot statement, with `user` as $1
         std::string user;
         callback cb;
+        bool counted() const { return sql.empty(); }
     };
     struct slot {
         explicit slot(net::io_context& ioc, const std::string& conninfo)

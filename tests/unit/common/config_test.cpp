@@ -36,7 +36,8 @@ TEST_CASE("defaults match the documented ones", "[config]") {
     CHECK(c.user_pattern == "^[0-9]{1,20}$");
     CHECK(c.heartbeat == std::chrono::seconds(15));
     CHECK(c.auth_modes == std::vector<std::string>{"proxy-header"});
-    CHECK(c.max_connections == 100000);
+    CHECK(c.max_connections == 0);  // derived from the open-file limit at start
+    CHECK(c.queue_usage_interval == std::chrono::seconds(15));
     CHECK(c.max_streams_per_user == 16);
     CHECK(c.max_queue_bytes == 262144);
     CHECK(c.header_timeout == std::chrono::seconds(10));
@@ -72,6 +73,31 @@ TEST_CASE("the database URL comes from the flag, its twin, then DATABASE_URL", "
     a.v = {"--database-url", "postgresql://c"};
     CHECK(a.parse().cfg.database_url == "postgresql://c");
     CHECK(args{}.parse().cfg.database_url.empty());
+}
+
+TEST_CASE("the default connection limit is the open-file limit less the gateway's own descriptors", "[config]") {
+    auto c = args{{"--threads", "2"}}.parse().cfg;
+    auto b = gw::connection_budget_for(c, 20000);
+    // stdio 3, acceptor 1, 3 loops x 3, signal pipe 2, LISTEN + queue probe 2, ops reserve, spare 32
+    CHECK(b.reserved == 3 + 1 + 9 + 2 + 2 + gw::ops_connection_reserve + 32);
+    CHECK(b.allowed == 20000 - b.reserved);
+    CHECK(b.default_max_connections() == b.allowed);
+    CHECK(b.reserved < 100);
+
+    // Each snapshot connection and each loop costs descriptors; no probe, no probe connection.
+    auto more = args{{"--threads", "4", "--snapshot-sql", "SELECT 1", "--snapshot-pool", "5"}}.parse().cfg;
+    CHECK(gw::connection_budget_for(more, 20000).reserved == b.reserved + 2 * 3 + 5 - 1);
+    auto no_probe = args{{"--threads", "2", "--queue-usage-seconds", "0"}}.parse().cfg;
+    CHECK(gw::connection_budget_for(no_probe, 20000).reserved == b.reserved - 1);
+}
+
+TEST_CASE("the derived connection limit stays between 1 and the ceiling", "[config]") {
+    auto c = args{{"--threads", "1"}}.parse().cfg;
+    CHECK(gw::connection_budget_for(c, 1048576).default_max_connections() == gw::max_connections_ceiling);
+    auto tiny = gw::connection_budget_for(c, 10);
+    CHECK(tiny.allowed == 0);
+    CHECK(tiny.default_max_connections() == 1);
+    CHECK(gw::connection_budget_for(c, 0).allowed == 0);
 }
 
 TEST_CASE("lists are split on commas and trimmed", "[config]") {
