@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 using namespace gw::metrics;
 
 TEST_CASE("a histogram renders cumulative buckets, sum and count", "[metrics]") {
@@ -43,4 +45,11 @@ TEST_CASE("label values are escaped and plain families have one sample", "[metri
           "sse_gateway_x_total{reason=\"a\\\"b\\\\c\\nd\"} 2\n"
           "# HELP sse_gateway_y_total Y.\n# TYPE sse_gateway_y_total counter\nsse_gateway_y_total 7\n"
           "# HELP sse_gateway_z Z.\n# TYPE sse_gateway_z gauge\nsse_gateway_z -3\n");
+}
+
+TEST_CASE("an unknown value is written as Prometheus's NaN and fractions keep their digits", "[metrics]") {
+    exposition e;
+    e.sample("usage", std::numeric_limits<double>::quiet_NaN());
+    e.sample("fill", 0.0019063949584960938);
+    CHECK(e.text() == "sse_gateway_usage NaN\nsse_gateway_fill 0.00190639496\n");
 }
