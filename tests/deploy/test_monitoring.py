@@ -3,7 +3,9 @@ The rules file has the rules-file shape (groups -> rules with alert, expr, for,
 labels, annotations); every metric name either uses -- and every label value it
 matches on -- exists on the /metrics of the real binary, started against a real
 PostgreSQL; and, where promtool is installed, Prometheus's own parser accepts
-every expression."""
+every expression, and where Prometheus itself is installed, it scrapes the live
+gateway, evaluates every rule without error, and puts the listener-down alert in
+pending when PostgreSQL goes away."""
 import json
 import os
 import re
@@ -11,6 +13,8 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+import urllib.parse
+import urllib.request
 
 import yaml
 
@@ -21,6 +25,7 @@ MONITORING = os.path.join(dc.REPO, "deploy", "monitoring")
 RULES = os.path.join(MONITORING, "alerts.yaml")
 DASHBOARD = os.path.join(MONITORING, "grafana-dashboard.json")
 PROMTOOL = shutil.which("promtool")
+PROMETHEUS = shutil.which("prometheus")
 # Series Prometheus makes itself, not the gateway.
 PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 RULE_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
@@ -129,6 +134,58 @@ class LiveMetrics:
                     f"{where}: no sample {name}{wanted} on /metrics")
 
 
+class Prometheus:
+    """A throwaway Prometheus (temp dir storage, loopback port) scraping one target
+    every second and evaluating the rules file every second."""
+
+    def __init__(self, target_port):
+        self.dir = tempfile.mkdtemp(prefix="sse-gw-prometheus-")
+        self.port = harness.free_port()
+        config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                  "rule_files": [RULES],
+                  "scrape_configs": [{"job_name": "sse-gateway",
+                                      "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}]}]}
+        path = os.path.join(self.dir, "prometheus.yml")
+        with open(path, "w") as f:
+            yaml.safe_dump(config, f)
+        self.log = open(os.path.join(self.dir, "prometheus.log"), "w+")
+        self.proc = subprocess.Popen([PROMETHEUS, f"--config.file={path}",
+                                      f"--storage.tsdb.path={os.path.join(self.dir, 'data')}",
+                                      f"--web.listen-address=127.0.0.1:{self.port}"],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def api(self, path, **params):
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}"
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = json.load(r)
+        if body.get("status") != "success":
+            raise AssertionError(f"{url}: {body}")
+        return body["data"]
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise AssertionError(f"prometheus exited {self.proc.returncode}: {self.log.read()[-3000:]}")
+            return False
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def setUpModule():
     harness.start_postgres()
 
@@ -140,7 +197,7 @@ class MonitoringTest(harness.GatewayTestCase, unittest.TestCase):
         with open(DASHBOARD) as f:
             cls.dashboard = json.load(f)
 
-    def live_metrics(self):
+    def live_gateway(self):
         # With --snapshot-sql, so the snapshot families exist too; one refused
         # request, so the labelled refusal families have a sample.
         gw = self.gateway("--snapshot-sql", "SELECT 'x'::text WHERE $1::text IS NOT NULL", "--queue-usage-seconds", "1")
@@ -149,7 +206,10 @@ class MonitoringTest(harness.GatewayTestCase, unittest.TestCase):
         with gw.stream(5) as ok, gw.stream(6, secret="wrong") as refused:
             self.assertEqual(ok.status, 200)
             self.assertIn(refused.status, (401, 403))
-        status, _, body = gw.get("/metrics")
+        return gw
+
+    def live_metrics(self):
+        status, _, body = self.live_gateway().get("/metrics")
         self.assertEqual(status, 200)
         return LiveMetrics(body.decode())
 
@@ -222,6 +282,47 @@ class MonitoringTest(harness.GatewayTestCase, unittest.TestCase):
                 yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}, f)
             out = subprocess.run([PROMTOOL, "check", "rules", path], capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+
+    @unittest.skipUnless(PROMETHEUS, "prometheus not installed (Debian: apt-get install prometheus); "
+                                     "the rules are then not evaluated by Prometheus itself")
+    def test_prometheus_evaluates_every_rule_and_the_listener_alert_goes_pending(self):
+        gw = self.live_gateway()
+        prom = Prometheus(gw.port)
+        self.addCleanup(prom.close)
+        harness.wait_until(prom.ready, 30, "Prometheus to be ready")
+        harness.wait_until(lambda: prom.api("query", query='up{job="sse-gateway"}')["result"], 20,
+                           "the gateway to be scraped")
+
+        def rules():
+            return [r for g in prom.api("rules")["groups"] for r in g["rules"]]
+
+        def all_evaluated():
+            rs = rules()
+            return all(not r["lastEvaluation"].startswith("0001") for r in rs) and rs
+
+        evaluated = harness.wait_until(all_evaluated, 20, "every rule to be evaluated")
+        self.assertEqual(len(evaluated), sum(len(g["rules"]) for g in self.rules["groups"]))
+        for r in evaluated:
+            self.assertEqual(r["health"], "ok", r)
+        for where, expr in dashboard_exprs(self.dashboard):
+            prom.api("query", query=expr)  # fails on an error
+        # Nothing is wrong with the gateway: nothing fires.
+        self.assertEqual([a for a in prom.api("alerts")["alerts"]], [])
+        # PostgreSQL goes away: the listener-down alert is pending (for: 1m).
+        self.pg.control("down", "fast")
+        try:
+            gw.wait_metric("sse_gateway_pg_connected", 0, timeout=20)
+            pending = harness.wait_until(
+                lambda: [a for a in prom.api("alerts")["alerts"] if a["labels"]["alertname"] == "SseGatewayListenerDown"],
+                20, "SseGatewayListenerDown to be pending")
+            self.assertEqual(pending[0]["state"], "pending")
+            self.assertEqual(pending[0]["labels"]["severity"], "critical")
+        finally:
+            self.pg.control("up")
+        gw.wait_ready(30)
+        harness.wait_until(lambda: not [a for a in prom.api("alerts")["alerts"]
+                                        if a["labels"]["alertname"] == "SseGatewayListenerDown"], 20,
+                           "the alert to clear")
 
 
 if __name__ == "__main__":

@@ -116,6 +116,14 @@ class TempPostgres:
             self.dir = None
         _live.discard(self)
 
+    def control(self, action, *args):
+        """tmp-postgres.sh `down [fast|immediate]` or `up`: the server stops or starts,
+        the cluster and its port stay."""
+        out = subprocess.run(["bash", os.path.join(SCRIPTS, "tmp-postgres.sh"), action, self.dir, *args],
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f"tmp-postgres.sh {action} {args} failed: {out.stderr}")
+
     def execute(self, sql):
         out = subprocess.run([PSQL, self.url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
                              capture_output=True, text=True, timeout=30)
