@@ -30,7 +30,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace gw::bench {
@@ -80,6 +83,55 @@ inline user_range parse_range(const std::string& s) {
     }
     if (r.last < r.first) die("--users: empty range " + s);
     return r;
+}
+
+// Loopback source addresses to bind client sockets to: "127.0.0.2-127.0.0.5" or "a,b,c".
+inline std::vector<in_addr> parse_sources(const std::string& s) {
+    std::vector<in_addr> out;
+    auto parse_one = [](const std::string& a) {
+        in_addr x{};
+        if (inet_pton(AF_INET, a.c_str(), &x) != 1) die("bad source address " + a);
+        return x;
+    };
+    if (auto dash = s.find('-'); dash != std::string::npos && s.find(',') == std::string::npos) {
+        std::uint32_t a = ntohl(parse_one(s.substr(0, dash)).s_addr);
+        std::uint32_t b = ntohl(parse_one(s.substr(dash + 1)).s_addr);
+        if (b < a || b - a > 1024) die("bad source range " + s);
+        for (std::uint32_t x = a; x <= b; ++x) out.push_back(in_addr{htonl(x)});
+    } else {
+        std::stringstream in(s);
+        std::string tok;
+        while (std::getline(in, tok, ','))
+            if (!tok.empty()) out.push_back(parse_one(tok));
+    }
+    if (out.empty()) die("no source addresses");
+    return out;
+}
+
+// A non-blocking TCP socket bound to `src` (the port is picked at connect() time
+// from the whole 4-tuple, not per source) with its connect() under way; a
+// `rcvbuf` above 0 shrinks the receive buffer (and so the window) first. -1 with
+// errno set on failure, *step naming what failed.
+inline int start_connect(const in_addr& src, const sockaddr_in& dst, const char** step, int rcvbuf = 0) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return *step = "socket", -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr = src;
+    const char* failed = nullptr;
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0)
+        failed = "bind";
+    else if (::connect(fd, reinterpret_cast<const sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS)
+        failed = "connect";
+    if (!failed) return fd;
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    *step = failed;
+    return -1;
 }
 
 // Replaces every "{user}" in tmpl.

@@ -77,28 +77,6 @@ report [STATEFILE] | quit
 )";
 }
 
-std::vector<in_addr> parse_sources(const std::string& s) {
-    std::vector<in_addr> out;
-    auto parse_one = [](const std::string& a) {
-        in_addr x{};
-        if (inet_pton(AF_INET, a.c_str(), &x) != 1) die("bad source address " + a);
-        return x;
-    };
-    if (auto dash = s.find('-'); dash != std::string::npos && s.find(',') == std::string::npos) {
-        std::uint32_t a = ntohl(parse_one(s.substr(0, dash)).s_addr);
-        std::uint32_t b = ntohl(parse_one(s.substr(dash + 1)).s_addr);
-        if (b < a || b - a > 1024) die("bad source range " + s);
-        for (std::uint32_t x = a; x <= b; ++x) out.push_back(in_addr{htonl(x)});
-    } else {
-        std::stringstream in(s);
-        std::string tok;
-        while (std::getline(in, tok, ','))
-            if (!tok.empty()) out.push_back(parse_one(tok));
-    }
-    if (out.empty()) die("no source addresses");
-    return out;
-}
-
 options parse_args(int argc, char** argv) {
     options o;
     o.sources = parse_sources("127.0.0.2-127.0.0.5");
@@ -232,23 +210,10 @@ private:
         while (inflight_ < o_.concurrency && next_ < streams_.size() && now_ns() <= deadline_) {
             const std::size_t i = next_++;
             stream& s = streams_[i];
-            s.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            const char* step = nullptr;
+            s.fd = start_connect(o_.sources[(first_ + i) % o_.sources.size()], dst_, &step);
             if (s.fd < 0) {
-                fail(s, "socket");
-                continue;
-            }
-            int one = 1;
-            // The port is picked at connect() time from the whole 4-tuple, not per source.
-            setsockopt(s.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-            sockaddr_in src{};
-            src.sin_family = AF_INET;
-            src.sin_addr = o_.sources[(first_ + i) % o_.sources.size()];
-            if (::bind(s.fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-                fail(s, "bind");
-                continue;
-            }
-            if (::connect(s.fd, reinterpret_cast<sockaddr*>(&dst_), sizeof dst_) != 0 && errno != EINPROGRESS) {
-                fail(s, "connect");
+                fail(s, step);
                 continue;
             }
             s.state = st::connecting;

@@ -1,9 +1,11 @@
 // sse-notify-pub: publishes "<user>:<seq>:<send_ns>" events for the benchmarks.
 //
 // PostgreSQL: `SELECT pg_notify($1, $2)` with $1 = the user's channel, one
-// autocommit statement per event. In rate mode each statement waits for its
-// result; flat and broadcast modes pipeline them (libpq pipeline mode, a sync
-// after every statement so each is its own transaction) with a bounded window.
+// autocommit statement per event (--statement replaces it, e.g. an UPDATE whose
+// trigger NOTIFYs, with --channel-template {user} making $1 the user id). In
+// rate mode each statement waits for its result; flat and broadcast modes
+// pipeline them (libpq pipeline mode, a sync after every statement so each is
+// its own transaction) with a bounded window.
 // HTTP (nchan): `POST /pub/{user}` with the same body on one keep-alive
 // connection, pipelined the same way.
 //
@@ -35,6 +37,7 @@ struct options {
     std::string database_url;
     std::string http;  // host:port
     std::string channel_template = "user_{user}";
+    std::string statement = "SELECT pg_notify($1, $2)";
     std::string path_template = "/pub/{user}";
     user_range users{1, 100};
     std::string mode = "rate";
@@ -66,6 +69,10 @@ void usage() {
   --channel-template T         PostgreSQL channel (default user_{user}; a fixed name
                                such as sse_gateway_events for a shared channel)
   --path-template T            HTTP publish path (default /pub/{user})
+  --statement SQL              what runs per event, $1 = the channel, $2 = the payload
+                               (default SELECT pg_notify($1, $2)); e.g.
+                               'UPDATE users SET authy_status = $2 WHERE id = $1::bigint'
+                               with --channel-template {user}
 )";
 }
 
@@ -88,6 +95,8 @@ options parse_args(int argc, char** argv) {
             o.channel_template = val();
         else if (a == "--path-template")
             o.path_template = val();
+        else if (a == "--statement")
+            o.statement = val();
         else if (a == "--users")
             o.users = parse_range(val());
         else if (a == "--mode")
@@ -143,10 +152,11 @@ protected:
 
 class pg_sender final : public sender {
 public:
-    pg_sender(const std::string& url, std::string channel_template) : tmpl_(std::move(channel_template)) {
+    pg_sender(const std::string& url, std::string channel_template, const std::string& statement)
+        : tmpl_(std::move(channel_template)) {
         conn_ = PQconnectdb(url.c_str());
         if (PQstatus(conn_) != CONNECTION_OK) die(std::string("connect: ") + PQerrorMessage(conn_));
-        PGresult* r = PQprepare(conn_, "n", "SELECT pg_notify($1, $2)", 2, nullptr);
+        PGresult* r = PQprepare(conn_, "n", statement.c_str(), 2, nullptr);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) die(std::string("prepare: ") + PQerrorMessage(conn_));
         PQclear(r);
         if (PQsetnonblocking(conn_, 1) != 0 || PQenterPipelineMode(conn_) != 1)
@@ -311,7 +321,7 @@ int main(int argc, char** argv) {
     seq_state state = read_state(o.state);
     std::unique_ptr<sender> out;
     if (!o.database_url.empty())
-        out = std::make_unique<pg_sender>(o.database_url, o.channel_template);
+        out = std::make_unique<pg_sender>(o.database_url, o.channel_template, o.statement);
     else
         out = std::make_unique<http_sender>(o.http, o.path_template);
 
