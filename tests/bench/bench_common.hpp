@@ -150,6 +150,74 @@ inline std::string expand_user(std::string_view tmpl, std::uint64_t user) {
     return out;
 }
 
+// Where an SSE client (sse-load, sse-churn) connects and what it asks for; the
+// options of it that both tools take.
+struct sse_target {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::string path = "/authy/live_status";
+    std::vector<std::string> headers;
+    std::vector<in_addr> sources;
+
+    static constexpr const char* help =
+        "  --host ADDR            server address (default 127.0.0.1)\n"
+        "  --port P               server port\n"
+        "  --path TEMPLATE        request path, {user} substituted (default /authy/live_status)\n"
+        "  --header 'N: V'        extra request header, {user} substituted (repeatable)\n"
+        "  --sources LIST         loopback source addresses: 127.0.0.2-127.0.0.5 or a,b,c\n";
+
+    // Takes option `a` if it is one of the above (`value()` reads its argument).
+    template <class Value>
+    bool parse(const std::string& a, Value&& value) {
+        if (a == "--host")
+            host = value();
+        else if (a == "--port")
+            port = static_cast<std::uint16_t>(parse_u64(value(), "--port"));
+        else if (a == "--path")
+            path = value();
+        else if (a == "--header")
+            headers.push_back(value());
+        else if (a == "--sources")
+            sources = parse_sources(value());
+        else
+            return false;
+        return true;
+    }
+
+    sockaddr_in address() const {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) die("bad --host " + host);
+        return a;
+    }
+
+    std::string request(std::uint64_t user) const {
+        std::string r = "GET " + expand_user(path, user) + " HTTP/1.1\r\nHost: " + host + ':' + std::to_string(port) +
+                        "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
+        for (const auto& h : headers) r += expand_user(h, user) + "\r\n";
+        return r + "\r\n";
+    }
+};
+
+// Walks argv: `on(option, value)` takes one option (value() reads its argument)
+// and says whether it knew it; --help prints `help` and exits 0.
+template <class Handler>
+void walk_options(int argc, char** argv, const std::string& help, Handler&& on) {
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) die("missing value for " + a);
+            return argv[++i];
+        };
+        if (a == "--help" || a == "-h") {
+            std::fputs(help.c_str(), stdout);
+            std::exit(0);
+        }
+        if (!on(a, value)) die("unknown option " + a + " (see --help)");
+    }
+}
+
 // Finds the first "<digits>:<digits>:<digits>" inside data (the gateway wraps the
 // payload as {"status":"..."}; nchan and PostgreSQL pass it raw).
 struct payload {

@@ -33,15 +33,11 @@ namespace {
 using namespace gw::bench;
 
 struct options {
-    std::string host = "127.0.0.1";
-    std::uint16_t port = 0;
+    sse_target target;
     user_range users{1, 1000};
     double rate = 100;
     double hold_min_s = 1;
     double hold_max_s = 10;
-    std::string path = "/authy/live_status";
-    std::vector<std::string> headers;
-    std::vector<in_addr> sources;
     std::size_t max_inflight = 500;
     std::uint64_t slow_user = 0;
     int slow_rcvbuf = 4096;
@@ -49,71 +45,50 @@ struct options {
     std::uint64_t seed = 1;
 };
 
-void usage() {
-    std::cout << R"(usage: sse-churn --port P [options]
-  --host ADDR             server address (default 127.0.0.1)
-  --port P                server port
-  --users A-B             users that come and go (default 1-1000)
-  --rate R                streams opened per second (default 100)
-  --hold MIN-MAX          seconds a user stays once live, uniform (default 1-10)
-  --path TEMPLATE         request path, {user} substituted (default /authy/live_status)
-  --header 'N: V'         extra request header, {user} substituted (repeatable)
-  --sources LIST          loopback source addresses (default 127.0.0.6-127.0.0.9)
-  --max-inflight N        connects waiting for their answer, at most (default 500)
-  --slow-user U           the user of the slow readers (for the "slow N" command)
-  --slow-rcvbuf BYTES     their socket receive buffer (default 4096)
-  --slow-read BYTES       bytes per second each one reads (default 512)
-  --seed N                random users and hold times (default 1)
+const std::string help = std::string("usage: sse-churn --port P [options]\n") + sse_target::help +
+                         R"(                         (default 127.0.0.6-127.0.0.9)
+  --users A-B            users that come and go (default 1-1000)
+  --rate R               streams opened per second (default 100)
+  --hold MIN-MAX         seconds a user stays once live, uniform (default 1-10)
+  --max-inflight N       connects waiting for their answer, at most (default 500)
+  --slow-user U          the user of the slow readers (for the "slow N" command)
+  --slow-rcvbuf BYTES    their socket receive buffer (default 4096)
+  --slow-read BYTES      bytes per second each one reads (default 512)
+  --seed N               random users and hold times (default 1)
 Commands on stdin: stats | pause | resume | slow N | slow-drain | quit
 )";
-}
 
 options parse_args(int argc, char** argv) {
     options o;
-    o.sources = parse_sources("127.0.0.6-127.0.0.9");
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto val = [&]() -> std::string {
-            if (i + 1 >= argc) die("missing value for " + a);
-            return argv[++i];
-        };
-        if (a == "--help" || a == "-h") {
-            usage();
-            std::exit(0);
-        } else if (a == "--host")
-            o.host = val();
-        else if (a == "--port")
-            o.port = static_cast<std::uint16_t>(parse_u64(val(), "--port"));
+    o.target.sources = parse_sources("127.0.0.6-127.0.0.9");
+    walk_options(argc, argv, help, [&](const std::string& a, auto&& value) {
+        if (o.target.parse(a, value))
+            return true;
         else if (a == "--users")
-            o.users = parse_range(val());
+            o.users = parse_range(value());
         else if (a == "--rate")
-            o.rate = parse_double(val(), "--rate");
+            o.rate = parse_double(value(), "--rate");
         else if (a == "--hold") {
-            const std::string v = val();
+            const std::string v = value();
             const auto dash = v.find('-');
             if (dash == std::string::npos) die("--hold wants MIN-MAX");
             o.hold_min_s = parse_double(v.substr(0, dash), "--hold");
             o.hold_max_s = parse_double(v.substr(dash + 1), "--hold");
-        } else if (a == "--path")
-            o.path = val();
-        else if (a == "--header")
-            o.headers.push_back(val());
-        else if (a == "--sources")
-            o.sources = parse_sources(val());
-        else if (a == "--max-inflight")
-            o.max_inflight = parse_u64(val(), "--max-inflight");
+        } else if (a == "--max-inflight")
+            o.max_inflight = parse_u64(value(), "--max-inflight");
         else if (a == "--slow-user")
-            o.slow_user = parse_u64(val(), "--slow-user");
+            o.slow_user = parse_u64(value(), "--slow-user");
         else if (a == "--slow-rcvbuf")
-            o.slow_rcvbuf = static_cast<int>(parse_u64(val(), "--slow-rcvbuf"));
+            o.slow_rcvbuf = static_cast<int>(parse_u64(value(), "--slow-rcvbuf"));
         else if (a == "--slow-read")
-            o.slow_read_bps = parse_u64(val(), "--slow-read");
+            o.slow_read_bps = parse_u64(value(), "--slow-read");
         else if (a == "--seed")
-            o.seed = parse_u64(val(), "--seed");
+            o.seed = parse_u64(value(), "--seed");
         else
-            die("unknown option " + a + " (see --help)");
-    }
-    if (o.port == 0) die("--port is required");
+            return false;
+        return true;
+    });
+    if (o.target.port == 0) die("--port is required");
     if (o.rate < 0 || o.hold_min_s < 0 || o.hold_max_s < o.hold_min_s) die("bad --rate or --hold");
     if (o.max_inflight == 0) die("--max-inflight must be positive");
     return o;
@@ -141,11 +116,8 @@ constexpr std::uint64_t tick_ns = 100'000'000;  // slow readers' trickle and the
 
 class churner {
 public:
-    explicit churner(const options& o) : o_(o), rng_(o.seed), pick_(o.users.first, o.users.last) {
-        dst_.sin_family = AF_INET;
-        dst_.sin_port = htons(o.port);
-        if (inet_pton(AF_INET, o.host.c_str(), &dst_.sin_addr) != 1) die("bad --host " + o.host);
-    }
+    explicit churner(const options& o)
+        : o_(o), dst_(o.target.address()), rng_(o.seed), pick_(o.users.first, o.users.last) {}
 
     int run() {
         ep_ = epoll_create1(EPOLL_CLOEXEC);
@@ -215,8 +187,8 @@ private:
     void open(kind k, std::uint64_t user) {
         const std::uint64_t id = next_id_++;
         const char* step = nullptr;
-        const int fd =
-            start_connect(o_.sources[id % o_.sources.size()], dst_, &step, k == kind::slow ? o_.slow_rcvbuf : 0);
+        const int fd = start_connect(o_.target.sources[id % o_.target.sources.size()], dst_, &step,
+                                     k == kind::slow ? o_.slow_rcvbuf : 0);
         ++(k == kind::slow ? slow_opened_ : attempts_);
         if (fd < 0) {
             note_error(std::string(step) + ": " + std::strerror(errno));
@@ -291,10 +263,7 @@ private:
     }
 
     void send_request(std::uint64_t id, conn& c) {
-        std::string req = "GET " + expand_user(o_.path, c.user) + " HTTP/1.1\r\nHost: " + o_.host + ':' +
-                          std::to_string(o_.port) + "\r\nAccept: text/event-stream\r\n";
-        for (const auto& h : o_.headers) req += expand_user(h, c.user) + "\r\n";
-        req += "\r\n";
+        const std::string req = o_.target.request(c.user);
         while (c.sent < req.size()) {
             const ssize_t n = ::send(c.fd, req.data() + c.sent, req.size() - c.sent, MSG_NOSIGNAL);
             if (n < 0) {

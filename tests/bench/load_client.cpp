@@ -41,13 +41,9 @@ namespace {
 using namespace gw::bench;
 
 struct options {
-    std::string host = "127.0.0.1";
-    std::uint16_t port = 0;
+    sse_target target;
     user_range users{1, 100};
     std::uint64_t per_user = 1;
-    std::string path = "/authy/live_status";
-    std::vector<std::string> headers;
-    std::vector<in_addr> sources;
     std::size_t workers = 0;
     std::size_t concurrency = 1000;
     double establish_timeout_s = 300;
@@ -55,16 +51,10 @@ struct options {
     std::string backend_pids;
 };
 
-void usage() {
-    std::cout << R"(usage: sse-load --port P [options]
-  --host ADDR            server address (default 127.0.0.1)
-  --port P               server port
+const std::string help = std::string("usage: sse-load --port P [options]\n") + sse_target::help +
+                         R"(                         (default 127.0.0.2-127.0.0.5)
   --users A-B            user ids (default 1-100)
   --per-user K           streams per user (default 1); streams = users * K
-  --path TEMPLATE        request path, {user} substituted (default /authy/live_status)
-  --header 'N: V'        extra request header, {user} substituted (repeatable)
-  --sources LIST         loopback source addresses: 127.0.0.2-127.0.0.5 or a,b,c
-                         (default 127.0.0.2-127.0.0.5)
   --workers W            client processes (default: one per 9,500 streams)
   --concurrency C        connects in flight per worker (default 1000)
   --establish-timeout S  give up on streams not up after S seconds (default 300)
@@ -75,48 +65,32 @@ void usage() {
 Commands on stdin after the "ready" line: phase NAME | count | sync N SECS |
 report [STATEFILE] | quit
 )";
-}
 
 options parse_args(int argc, char** argv) {
     options o;
-    o.sources = parse_sources("127.0.0.2-127.0.0.5");
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        auto val = [&]() -> std::string {
-            if (i + 1 >= argc) die("missing value for " + a);
-            return argv[++i];
-        };
-        if (a == "--help" || a == "-h") {
-            usage();
-            std::exit(0);
-        } else if (a == "--host")
-            o.host = val();
-        else if (a == "--port")
-            o.port = static_cast<std::uint16_t>(parse_u64(val(), "--port"));
+    o.target.sources = parse_sources("127.0.0.2-127.0.0.5");
+    walk_options(argc, argv, help, [&](const std::string& a, auto&& value) {
+        if (o.target.parse(a, value))
+            return true;
         else if (a == "--users")
-            o.users = parse_range(val());
+            o.users = parse_range(value());
         else if (a == "--per-user")
-            o.per_user = parse_u64(val(), "--per-user");
-        else if (a == "--path")
-            o.path = val();
-        else if (a == "--header")
-            o.headers.push_back(val());
-        else if (a == "--sources")
-            o.sources = parse_sources(val());
+            o.per_user = parse_u64(value(), "--per-user");
         else if (a == "--workers")
-            o.workers = parse_u64(val(), "--workers");
+            o.workers = parse_u64(value(), "--workers");
         else if (a == "--concurrency")
-            o.concurrency = parse_u64(val(), "--concurrency");
+            o.concurrency = parse_u64(value(), "--concurrency");
         else if (a == "--establish-timeout")
-            o.establish_timeout_s = parse_double(val(), "--establish-timeout");
+            o.establish_timeout_s = parse_double(value(), "--establish-timeout");
         else if (a == "--server-pid")
-            o.server_pids = val();
+            o.server_pids = value();
         else if (a == "--backend-pid")
-            o.backend_pids = val();
+            o.backend_pids = value();
         else
-            die("unknown option " + a + " (see --help)");
-    }
-    if (o.port == 0) die("--port is required");
+            return false;
+        return true;
+    });
+    if (o.target.port == 0) die("--port is required");
     if (o.users.first == 0) die("--users: user 0 is reserved for broadcast events");
     if (o.per_user == 0 || o.concurrency == 0) die("--per-user and --concurrency must be positive");
     return o;
@@ -150,12 +124,9 @@ constexpr std::uint64_t broadcast_user = 0;
 class worker {
 public:
     worker(const options& o, std::size_t first, std::size_t count, int cmd_fd, int out_fd)
-        : o_(o), cmd_(cmd_fd), out_fd_(out_fd), first_(first), streams_(count) {
+        : o_(o), cmd_(cmd_fd), out_fd_(out_fd), first_(first), streams_(count), dst_(o.target.address()) {
         const std::uint64_t users = o.users.size();
         for (std::size_t i = 0; i < count; ++i) streams_[i].user = o.users.first + (first + i) % users;
-        dst_.sin_family = AF_INET;
-        dst_.sin_port = htons(o.port);
-        if (inet_pton(AF_INET, o.host.c_str(), &dst_.sin_addr) != 1) die("bad --host " + o.host);
     }
 
     int run() {
@@ -211,7 +182,7 @@ private:
             const std::size_t i = next_++;
             stream& s = streams_[i];
             const char* step = nullptr;
-            s.fd = start_connect(o_.sources[(first_ + i) % o_.sources.size()], dst_, &step);
+            s.fd = start_connect(o_.target.sources[(first_ + i) % o_.target.sources.size()], dst_, &step);
             if (s.fd < 0) {
                 fail(s, step);
                 continue;
@@ -258,15 +229,8 @@ private:
         write_all(out_fd_, msg);
     }
 
-    std::string request_for(const stream& s) const {
-        std::string r = "GET " + expand_user(o_.path, s.user) + " HTTP/1.1\r\nHost: " + o_.host + ':' +
-                        std::to_string(o_.port) + "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
-        for (const auto& h : o_.headers) r += expand_user(h, s.user) + "\r\n";
-        return r + "\r\n";
-    }
-
     void send_request(std::size_t i, stream& s) {
-        const std::string req = request_for(s);
+        const std::string req = o_.target.request(s.user);
         while (s.req_sent < req.size()) {
             ssize_t n = ::send(s.fd, req.data() + s.req_sent, req.size() - s.req_sent, MSG_NOSIGNAL);
             if (n < 0) {
