@@ -55,7 +55,7 @@ bool enabled(log_level level) { return static_cast<int>(level) >= min_level.load
 log_level parse_level(std::string_view name) {
     for (auto l : {log_level::debug, log_level::info, log_level::warn, log_level::error})
         if (name == level_name(l)) return l;
-    throw config_error("--log-level must be one of debug, info, warn, error");
+    throw config_error("--log-level: must be one of debug, info, warn, error");
 }
 
 line::line(log_level level, std::string_view msg) {

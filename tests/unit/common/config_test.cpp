@@ -149,3 +149,27 @@ TEST_CASE("SSE_GATEWAY_ variables that are no option's twin are reported", "[con
                                           "SSE_GATEWAY_DEMO_PORT"});
     CHECK(unknown == std::vector<std::string>{"SSE_GATEWAY_HEARTBEATS", "SSE_GATEWAY_DEMO_PORT"});
 }
+
+TEST_CASE("a bad env value gives the flag's own reason after the variable's name", "[config]") {
+    // Found by tests/fuzz (fuzz.config): the log level's message lacked the "--flag: "
+    // prefix the env path strips, so it read "SSE_GATEWAY_LOG_LEVEL: ust be one of ...".
+    for (const auto& [name, value] : std::map<std::string, std::string>{
+             {"SSE_GATEWAY_LOG_LEVEL", "loud"}, {"SSE_GATEWAY_HEARTBEAT", "soon"}, {"SSE_GATEWAY_CHANNEL_MODE", "x"}}) {
+        INFO(name);
+        std::string flag_reason, env_reason;
+        std::string flag = "--" + name.substr(12);
+        for (auto& ch : flag) ch = ch == '_' ? '-' : ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+        try {
+            args{{flag + "=" + value}}.parse();
+        } catch (const gw::config_error& e) {
+            flag_reason = e.what();
+        }
+        try {
+            args{{}, {{name, value}}}.parse();
+        } catch (const gw::config_error& e) {
+            env_reason = e.what();
+        }
+        REQUIRE(flag_reason.rfind(flag + ": ", 0) == 0);
+        CHECK(env_reason == name + ": " + flag_reason.substr(flag.size() + 2));
+    }
+}
