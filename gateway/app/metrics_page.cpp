@@ -64,7 +64,7 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
                   q->failures().value());
     }
     m.header("ready", "gauge", "1 while /readyz answers 200.");
-    m.sample("ready", (listener.ready() && !state.draining.load()) ? 1.0 : 0.0);
+    m.sample("ready", state.accepting_streams() ? 1.0 : 0.0);
     // Each family's samples must follow its own header, so one pass per family.
     const auto refusals = state.refusals();
     for (const bool auth : {true, false}) {

@@ -125,11 +125,18 @@ void server::do_accept() {
         error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         web::connection_slot slot(state_.connections);
-        const bool over = static_cast<std::uint64_t>(state_.connections.value()) > cfg_.max_connections;
-        net::post(
-            target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot), over]() mutable {
-                std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), over)->run();
-            });
+        const auto open = static_cast<std::uint64_t>(state_.connections.value());
+        // Past the limit, a small reserve still reaches the probes and /metrics: a
+        // full gateway must not fail its liveness probe and be restarted, dropping
+        // every stream. Past the reserve too, the 503 goes out without a read.
+        const auto admit = open <= cfg_.max_connections                          ? web::admission::open
+                           : open <= cfg_.max_connections + ops_connection_reserve ? web::admission::ops_only
+                                                                                   : web::admission::refused;
+        net::post(target.context(),
+                  [this, &target, socket = std::move(socket), slot = std::move(slot), admit]() mutable {
+                      std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), admit)
+                          ->run();
+                  });
         do_accept();
     });
 }

@@ -1,5 +1,6 @@
 #include "http/http_session.hpp"
 
+#include "http/request_head.hpp"
 #include "http/stream_session.hpp"
 #include "log.hpp"
 #include "payload_rule.hpp"
@@ -12,6 +13,9 @@ namespace {
 
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
+// Sent with 503 and 429: the browser's EventSource ignores it (it reconnects
+// after its retry: time), but proxies, load balancers and scripts honour it.
+constexpr std::string_view retry_after_seconds = "5";
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -43,21 +47,22 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
 }  // namespace
 
 http_session::http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
-                           bool over_capacity)
+                           admission admit)
     : stream_(std::move(socket)),
       shard_(shard),
       state_(state),
       slot_(std::move(slot)),
-      over_capacity_(over_capacity) {}
+      admit_(admit) {}
 
 void http_session::run() {
     track_id_ = shard_.track(weak_from_this());
-    if (over_capacity_) {
-        state_.count_refusal("503", "max_connections");
-        return refuse(http::status::service_unavailable, "over_capacity", "too many connections; retry later",
-                      false);
-    }
+    if (admit_ == admission::refused) return refuse_over_capacity();
     do_read();
+}
+
+void http_session::refuse_over_capacity() {
+    state_.count_refusal("503", "max_connections");
+    refuse(http::status::service_unavailable, "over_capacity", "too many connections; retry later", false);
 }
 
 void http_session::close(std::string_view) {
@@ -101,9 +106,18 @@ void http_session::on_read(error_code ec) {
 
 void http_session::handle() {
     const request& req = parser_->get();
+    if (const auto problem = head_problem(req.base()); !problem.empty()) {
+        // Closed after the answer: the bytes after this head cannot be trusted to
+        // be a request of their own.
+        state_.count_refusal("400", std::string(problem));
+        return refuse(http::status::bad_request, problem, "request framing refused", false);
+    }
     const auto path = path_of(req.target());
     cors_origin_.clear();
     allow_ = "GET";
+    // Beyond --max-connections only the probes and metrics are answered, so a full
+    // gateway stays alive (and says it is not ready) instead of looking dead.
+    if (admit_ == admission::ops_only && !is_builtin(path)) return refuse_over_capacity();
     if (path == state_.cfg.stream_path) {
         if (!state_.cfg.cors_origins.empty()) allow_ = "GET, OPTIONS";
         if (auto origin = req.find(http::field::origin); origin != req.end() && state_.cors_allows(origin->value()))
@@ -118,7 +132,7 @@ void http_session::handle() {
         return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
     if (path == "/healthz") return reply(http::status::ok, R"({"status":"ok"})", "application/json", req.keep_alive());
     if (path == "/readyz") {
-        const bool ready = !state_.draining.load() && state_.ready();
+        const bool ready = state_.accepting_streams();
         return reply(ready ? http::status::ok : http::status::service_unavailable,
                      ready ? R"({"status":"ready"})" : R"({"status":"not_ready"})", "application/json",
                      req.keep_alive());
@@ -196,7 +210,8 @@ void http_session::reply(http::status status, std::string body, std::string_view
     res_->set(http::field::cache_control, "no-store");
     if (status == http::status::method_not_allowed)
         res_->set(http::field::allow, allow_);
-    if (status == http::status::service_unavailable) res_->set(http::field::retry_after, "5");
+    if (status == http::status::service_unavailable || status == http::status::too_many_requests)
+        res_->set(http::field::retry_after, retry_after_seconds);
     res_->body() = std::move(body);
     send(keep_alive);
 }

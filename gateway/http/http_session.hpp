@@ -14,10 +14,17 @@
 
 namespace gw::web {
 
+// What the accept loop decided from the connection count (see server::do_accept).
+enum class admission {
+    open,      // within --max-connections: every route
+    ops_only,  // in the reserve beyond it: /healthz, /readyz, /metrics; 503 otherwise
+    refused,   // beyond the reserve too: 503 without reading the request
+};
+
 class http_session final : public hub::closable, public std::enable_shared_from_this<http_session> {
 public:
     http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
-                 bool over_capacity);
+                 admission admit);
 
     void run();
     void close(std::string_view reason) override;
@@ -36,12 +43,13 @@ private:
     void send(bool keep_alive);
     void on_write(error_code ec, bool keep_alive);
     void finish();
+    void refuse_over_capacity();
 
     beast::tcp_stream stream_;
     hub::shard& shard_;
     shared_state& state_;
     std::optional<connection_slot> slot_;
-    bool over_capacity_;
+    admission admit_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<response> res_;

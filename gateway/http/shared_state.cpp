@@ -5,10 +5,6 @@
 
 namespace gw::web {
 
-namespace {
-
-}  // namespace
-
 std::string stream_head_text(const config& c, std::string_view cors_origin) {
     std::string head =
         "HTTP/1.1 200 OK\r\n"
@@ -23,6 +19,12 @@ std::string stream_head_text(const config& c, std::string_view cors_origin) {
     }
     head.append("\r\n");
     return head + sse::preamble(c.retry);
+}
+
+bool shared_state::accepting_streams() const {
+    // The connection asking counts too: at the limit, the next stream would be refused.
+    const bool full = static_cast<std::uint64_t>(connections.value()) > cfg.max_connections;
+    return !draining.load() && !full && ready();
 }
 
 bool shared_state::cors_allows(std::string_view origin) const {

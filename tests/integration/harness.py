@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import queue
+import resource
 import select
 import signal
 import socket
@@ -148,9 +149,10 @@ class Gateway:
     """The real binary on an ephemeral port. Logs (JSON lines on stdout) and stderr
     are collected in background threads; `.port` comes from the "listening" line."""
 
-    def __init__(self, *args, env=None, listen="127.0.0.1:0", wait_listening=True):
+    def __init__(self, *args, env=None, listen="127.0.0.1:0", wait_listening=True, stack_bytes=None):
         self.argv = [gateway_bin()] + (["--listen", listen] if listen else []) + list(args)
         self.env = child_env(env)
+        self.stack_bytes = stack_bytes  # RLIMIT_STACK: glibc sizes new threads' stacks by it
         self.wait_listening = wait_listening
         self.proc = None
         self.port = None
@@ -162,7 +164,7 @@ class Gateway:
     def __enter__(self):
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=self.env,
-                                     preexec_fn=_pdeathsig, start_new_session=True)
+                                     preexec_fn=self._preexec, start_new_session=True)
         _live.add(self)
         for stream, sink in ((self.proc.stdout, self.stdout_lines), (self.proc.stderr, self.stderr_lines)):
             t = threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
@@ -177,6 +179,11 @@ class Gateway:
                 raise
             self.port = int(line["port"])
         return self
+
+    def _preexec(self):
+        _pdeathsig()
+        if self.stack_bytes:
+            resource.setrlimit(resource.RLIMIT_STACK, (self.stack_bytes, self.stack_bytes))
 
     def __exit__(self, *exc):
         killed = self.close()
@@ -325,6 +332,23 @@ def http_get(port, path, headers=None, method="GET", timeout=15):
         raise AssertionError(f"{method} {path}: no complete response within {timeout}s")
     finally:
         conn.close()
+
+
+def raw_request(port, data, timeout=10):
+    """Sends bytes as they are, returns everything the gateway answers until it
+    closes the connection (or the timeout passes: then what came so far)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
 
 
 class SseClient:

@@ -44,7 +44,7 @@ class DrainTest(harness.GatewayTestCase, unittest.TestCase):
         gw.wait_log(lambda l: l.get("msg") == "shutdown started", 5, "the shutdown line")
         with self.assertRaises(OSError):
             s = socket.create_connection(("127.0.0.1", gw.port), timeout=2)
-            s.sendall(b"GET /readyz HTTP/1.1\r\n\r\n")
+            s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
             if not s.recv(100):
                 raise ConnectionResetError("closed")
         keep.wait_eof(10)

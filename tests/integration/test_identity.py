@@ -547,7 +547,11 @@ class RailsSessionTest(IdentityCase):
         for name in ("gcm_marshal_in_envelope", "gcm_marshal_rails52", "cbc_marshal_rails40"):
             with self.subTest(cookie=name):
                 self.assert_refused(gw, 401, "marshal_session", headers=self.cookie(rails_case(name)))
-        lines = [l for l in gw.logs() if l.get("reason") == "marshal_session"]
+        # The log line is written before the answer, but read from the pipe by
+        # another thread: wait for it rather than race it.
+        marshal_lines = lambda: [l for l in gw.logs() if l.get("reason") == "marshal_session"]
+        harness.wait_until(lambda: len(marshal_lines()) >= 3, 5, "three marshal_session log lines")
+        lines = marshal_lines()
         self.assertEqual(len(lines), 3, gw.tail())
         self.assertTrue(all(l.get("level") in ("info", "warn") for l in lines), lines)
 

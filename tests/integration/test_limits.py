@@ -11,22 +11,6 @@ def setUpModule():
     harness.start_postgres()
 
 
-def raw_request(port, data, timeout=10):
-    """Sends bytes, returns everything the gateway answers until it closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-
-
 class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
     def open_stuck_stream(self, gw, user):
         """A stream request from a socket with a tiny receive buffer that is never read."""
@@ -72,19 +56,56 @@ class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
 
 
 class LimitsTest(harness.GatewayTestCase, unittest.TestCase):
-    def test_over_max_connections_gets_503_with_retry_after(self):
+    def test_a_full_gateway_refuses_streams_with_503_but_answers_its_probes(self):
+        # The liveness probe hits /healthz: a full gateway answering 503 there would be
+        # restarted by Kubernetes, dropping every stream it holds.
         gw = self.gateway("--heartbeat", "600", "--max-connections", "2")
         a = self.stream(gw, 1)
         b = self.stream(gw, 2)
-        status, headers, body = gw.get("/healthz")
-        self.assertEqual(status, 503)
-        self.assertIn("retry-after", headers)
-        self.assertIn(b'"over_capacity"', body)
+        third = self.stream(gw, 3)
+        self.assertEqual(third.status, 503)
+        self.assertIn("retry-after", third.headers)
+        self.assertIn(b'"over_capacity"', third.raw_bytes())
+        status, _, body = gw.get("/healthz")
+        self.assertEqual((status, body), (200, b'{"status":"ok"}'))
+        status, _, body = gw.get("/readyz")  # full is not ready: send new streams elsewhere
+        self.assertEqual((status, body), (503, b'{"status":"not_ready"}'))
+        status, _, body = gw.get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b'sse_gateway_refusals_total{reason="max_connections"} 1', body)
         self.pg.notify("user_1", "still")
         self.assertEqual(a.next_event()["data"], '{"status":"still"}')
         b.close()
         # Capacity comes back as soon as the gateway notices b has gone.
-        harness.wait_until(lambda: gw.get("/healthz")[0] == 200, 10, "a free connection slot")
+        harness.wait_until(lambda: gw.get("/readyz")[0] == 200, 10, "a free connection slot")
+        self.assertEqual(self.stream(gw, 3).status, 200)
+
+    def test_the_probe_reserve_is_bounded(self):
+        # Connections beyond the limit get the probes only while a small reserve
+        # lasts; past it, even /healthz is 503 without the request being read, so
+        # idle sockets cannot pile up without bound.
+        gw = self.gateway("--heartbeat", "600", "--max-connections", "1", "--header-timeout", "30")
+        live = self.stream(gw, 1)
+        idle = []
+        self.addCleanup(lambda: [s.close() for s in idle])
+        answered = 0
+        while True:
+            status, _, body = gw.get("/healthz")
+            if status == 503:
+                self.assertIn(b'"over_capacity"', body)
+                break
+            self.assertEqual(status, 200)
+            answered += 1
+            self.assertLess(answered, 200, "the reserve never ran out")
+            # Accepted in connection order, so the next probe counts this one.
+            idle.append(socket.create_connection(("127.0.0.1", gw.port), timeout=10))
+        self.assertGreaterEqual(answered, 4, "a reserve of a few connections answers the probes")
+        for s in idle:
+            s.close()
+        idle.clear()
+        harness.wait_until(lambda: gw.get("/healthz")[0] == 200, 10, "the reserve to come back")
+        self.pg.notify("user_1", "unharmed")
+        self.assertEqual(live.next_event()["data"], '{"status":"unharmed"}')
 
     def test_more_streams_per_user_than_allowed_get_429(self):
         gw = self.gateway("--heartbeat", "600", "--max-streams-per-user", "2")
@@ -94,6 +115,7 @@ class LimitsTest(harness.GatewayTestCase, unittest.TestCase):
         self.addCleanup(third.close)
         self.assertEqual(third.status, 429)
         self.assertIn(b"too_many_streams", third.raw_bytes())
+        self.assertEqual(third.headers.get("retry-after"), "5")
         other = self.stream(gw, 4)  # another user is not affected
         self.assertEqual(other.status, 200)
         self.pg.notify("user_3", "ok")
@@ -129,7 +151,7 @@ class LimitsTest(harness.GatewayTestCase, unittest.TestCase):
     def test_oversized_headers_get_431(self):
         gw = self.gateway("--heartbeat", "600")
         live = self.stream(gw, 6)
-        answer = raw_request(gw.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"b" * 10000 + b"\r\n\r\n")
+        answer = harness.raw_request(gw.port, b"GET /healthz HTTP/1.1\r\nX-Big: " + b"b" * 10000 + b"\r\n\r\n")
         self.assertTrue(answer.startswith(b"HTTP/1.1 431 "), answer[:80])
         self.assertIn(b"header_too_large", answer)
         self.pg.notify("user_6", "unharmed")
@@ -137,7 +159,7 @@ class LimitsTest(harness.GatewayTestCase, unittest.TestCase):
 
     def test_malformed_http_gets_400_and_a_json_body(self):
         gw = self.gateway("--heartbeat", "600")
-        answer = raw_request(gw.port, b"GARBAGE\r\n\r\n")
+        answer = harness.raw_request(gw.port, b"GARBAGE\r\n\r\n")
         self.assertTrue(answer.startswith(b"HTTP/1.1 400 "), answer[:80])
         self.assertIn(b'"error":"bad_request"', answer)
 

@@ -1,0 +1,129 @@
+// The Rails session cookie decoder (gateway/auth/rails_session) on hostile cookies.
+//
+// Input: byte 0 -- bits 0-1 the configured key digest ("", "sha1", "sha256", ""),
+// bits 2-3 the mode:
+//  0: the rest is the cookie value as the browser sends it;
+//  1: the rest is a session plaintext, encrypted here as Rails 5.2-6.1 does
+//     (AES-256-GCM, PBKDF2-SHA1 key), 2: the same with Rails 7's PBKDF2-SHA256 key,
+//  3: encrypted and signed as Rails 4.x-5.1 does (AES-256-CBC + HMAC-SHA1);
+// so the fuzzer's JSON reaches the envelope and session checks behind the
+// cryptography. The secret_key_base and cookie name are
+// tests/support/make_auth_fixtures.sh's, so its ActiveSupport cookies are seeds.
+//
+// Checked: no crash, leak or UB; every refusal is a documented reason code; a
+// cookie encrypted with the right key is never refused as bad_signature or
+// decrypt_failed, and a Marshal plaintext always is marshal_session; an accepted
+// session is a JSON object whose user lookup answers; the strict base64 decoder
+// gives back exactly the text each decoded part encodes.
+#include "auth/rails_session.hpp"
+#include "fuzz_codec.hpp"
+#include "fuzz_support.hpp"
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <set>
+
+namespace {
+
+using gw::auth::rails_session;
+using gw::fuzz::as_text;
+
+constexpr std::int64_t fixture_now = 1700000000;
+constexpr std::string_view secret_key_base =
+    "8f0c2b6c0c0f5e1b8a9d4c3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
+    "2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
+constexpr const char* cookie_name = "_authy_demo_session";
+
+const std::set<std::string, std::less<>> reasons = {
+    "too_large",     "malformed",       "bad_signature",    "decrypt_failed",
+    "expired",       "wrong_purpose",   "marshal_session",  "duplicate_member",
+};
+
+std::string encrypt(const EVP_CIPHER* cipher, std::string_view key, std::string_view iv, std::string_view plain,
+                    std::string* tag) {
+    std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)> ctx(EVP_CIPHER_CTX_new(), &EVP_CIPHER_CTX_free);
+    auto u = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+    EVP_EncryptInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr);
+    if (tag) EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr);
+    EVP_EncryptInit_ex(ctx.get(), nullptr, nullptr, u(key), u(iv));
+    std::string out(plain.size() + 32, '\0');
+    int n = 0, m = 0;
+    auto* o = reinterpret_cast<unsigned char*>(out.data());
+    EVP_EncryptUpdate(ctx.get(), o, &n, u(plain), static_cast<int>(plain.size()));
+    EVP_EncryptFinal_ex(ctx.get(), o + n, &m);
+    out.resize(static_cast<std::size_t>(n + m));
+    if (tag) {
+        tag->assign(16, '\0');
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag->data());
+    }
+    return out;
+}
+
+// ActiveSupport::MessageEncryptor#encrypt_and_sign, then Rack's escaping.
+std::string rails_cookie(int mode, std::string_view plain) {
+    using namespace gw::fuzz;
+    if (mode == 1 || mode == 2) {
+        static const std::string sha1_key = pbkdf2(EVP_sha1(), secret_key_base, "authenticated encrypted cookie", 32);
+        static const std::string sha256_key =
+            pbkdf2(EVP_sha256(), secret_key_base, "authenticated encrypted cookie", 32);
+        const std::string iv = "fuzz-iv-0123";
+        std::string tag;
+        const auto ct = encrypt(EVP_aes_256_gcm(), mode == 1 ? sha1_key : sha256_key, iv, plain, &tag);
+        return www_form_escape(base64(ct) + "--" + base64(iv) + "--" + base64(tag));
+    }
+    static const std::string cbc_key = pbkdf2(EVP_sha1(), secret_key_base, "encrypted cookie", 64).substr(0, 32);
+    static const std::string sign_key = pbkdf2(EVP_sha1(), secret_key_base, "signed encrypted cookie", 64);
+    const std::string iv = "fuzz-iv-01234567";
+    const auto data = base64(base64(encrypt(EVP_aes_256_cbc(), cbc_key, iv, plain, nullptr)) + "--" + base64(iv));
+    return www_form_escape(data + "--" + hex(hmac(EVP_sha1(), sign_key, data)));
+}
+
+void check_base64(std::string_view text) {
+    if (const auto bytes = rails_session::decode_base64(text)) fuzz_check(gw::fuzz::base64(*bytes) == text);
+    fuzz_check(rails_session::decode_base64(gw::fuzz::base64(text)) == std::string(text));
+}
+
+void check(std::uint8_t config, std::string_view rest) {
+    static const char* const digests[] = {"", "sha1", "sha256", ""};
+    static const rails_session sessions[] = {
+        {secret_key_base, cookie_name, digests[0]},
+        {secret_key_base, cookie_name, digests[1]},
+        {secret_key_base, cookie_name, digests[2]},
+    };
+    const int digest = config & 3;
+    const auto& decoder = sessions[digest == 3 ? 0 : digest];
+    const int mode = (config >> 2) & 3;
+    const std::string cookie = mode == 0 ? std::string(rest) : rails_cookie(mode, rest);
+
+    const auto r = decoder.decode(cookie, fixture_now);
+    if (!r.ok()) {
+        fuzz_check(reasons.count(r.reason) == 1);
+        const bool right_key = mode == 0 ? false : digest == 0 || digest == 3 || (digest == 1) == (mode != 2);
+        if (right_key && cookie.size() <= rails_session::max_cookie_size) {
+            fuzz_check(r.reason != "bad_signature" && r.reason != "decrypt_failed" && r.reason != "too_large");
+            if (rest.substr(0, 2) == "\x04\x08") fuzz_check(r.reason == "marshal_session");
+        }
+    } else {
+        fuzz_check(r.session.IsObject());
+        fuzz_check(!r.expires_at_ms || *r.expires_at_ms > fixture_now * 1000);
+        const auto user = rails_session::find_user(r.session, {"pre_2fa_auth_user_id", "user_id"});
+        fuzz_check(user.ok() ? !user.user.empty() : user.reason == "missing_key" || user.reason == "bad_user_value");
+    }
+
+    if (mode == 0) {
+        std::string_view t = rest;
+        for (std::size_t dash; (dash = t.find("--")) != std::string_view::npos; t.remove_prefix(dash + 2))
+            check_base64(t.substr(0, dash));
+        check_base64(t);
+        if (const auto ms = rails_session::parse_iso8601_ms(rest)) fuzz_check(rest.size() >= 20);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0 || size > 3 * rails_session::max_cookie_size) return -1;
+    check(data[0], as_text(data + 1, size - 1));
+    return 0;
+}
