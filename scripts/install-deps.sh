@@ -28,6 +28,8 @@ PACKAGES=(
   python3-jwt       # PyJWT signs the test tokens: an implementation independent of ours
   python3-cryptography  # PyJWT's RS256/ES256 backend
   ruby-activesupport    # real Rails (ActiveSupport) code makes the test session cookies
+  clang             # the fuzz targets (tests/fuzz): libFuzzer needs clang
+  libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes (clang only recommends it)
 )
 
 missing=()

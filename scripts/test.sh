@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds release and sanitizer trees and runs every test (unit + integration) in both.
+# Builds release and sanitizer trees and runs every test (unit + integration) in both,
+# then the fuzz targets (tests/fuzz, clang) for SSE_GATEWAY_FUZZ_SECONDS (30) each.
 # Exits non-zero if either run fails; ctest's summary is the last thing printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh release
 bash scripts/build.sh asan
+bash scripts/build.sh fuzz
 
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -14,6 +16,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 echo "== release tests ==" >&2
 ctest --test-dir build --output-on-failure || status=1
+echo "== fuzz targets ==" >&2
+ctest --test-dir build-fuzz --output-on-failure || status=1
 # The sanitizer run goes last so its summary ends the output; the release
 # verdict is folded into the exit status.
 echo "== asan tests ==" >&2
