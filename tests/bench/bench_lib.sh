@@ -1,5 +1,6 @@
-# Shell helpers shared by compare.sh, relisten.sh and smoke.sh (sourced, not run).
-# The sourcing script defines die() (used by receive) before calling them.
+# Shell helpers shared by compare.sh, relisten.sh, smoke.sh and soak.sh (sourced,
+# not run). The sourcing script defines die() (used by receive) and log() (used by
+# finish_tmp) before calling them.
 
 stop_pid() { # pid, signal, seconds to wait before SIGKILL
   local pid=$1 sig=${2:-TERM} wait=${3:-15} i
@@ -11,6 +12,17 @@ stop_pid() { # pid, signal, seconds to wait before SIGKILL
   done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+}
+
+# The end of an EXIT trap: removes $tmp, or keeps it (and says where) when
+# $keep asks for it or the run failed; then exits with rc.
+finish_tmp() { # rc
+  if (( ${keep:-0} || $1 != 0 )); then
+    log "logs kept in $tmp"
+  else
+    rm -rf "$tmp"
+  fi
+  exit "$1"
 }
 
 json_field() { # json, field -> number/string value (flat keys only)

@@ -108,12 +108,7 @@ cleanup() {
   if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
   stop_pid "$server_pid" TERM 15
   [[ -n $pg_dir ]] && bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  if (( keep || rc != 0 )); then
-    log "logs kept in $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-  exit "$rc"
+  finish_tmp "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

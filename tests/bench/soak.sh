@@ -16,20 +16,26 @@
 #   sse-notify-pub  UPDATEs users.authy_status at --event-rate per second (users
 #                1..2N); the trigger in deploy/sql/authy_status_notify.sql NOTIFYs
 #
-# Timeline: warm-up (streams up, churn, events, one slow-reader round) -> measure
-# -> --outages cycles, each: events + a slow-reader round, then a sync (every held
-# stream has its user's last status), then the outage (pg_terminate_backend of the
-# LISTEN connection, or a PostgreSQL restart, fast or immediate, in turn) with
+# Timeline: warm-up -> measure -> --outages cycles -> measure -> SIGTERM.
+# The warm-up does everything once, so that per-channel state and the allocator
+# reach their working size: streams up, churn, events at --event-rate, one status
+# UPDATE for every held user (each channel keeps its recent events for
+# Last-Event-ID), a slow-reader round, and one pg_terminate_backend with its
+# catch-up. Each cycle: events and a slow-reader round, then a sync (every held
+# stream has its user's last status), then the outage (pg_terminate_backend of
+# the LISTEN connection, or a PostgreSQL restart, fast or immediate, in turn) with
 # UPDATEs committed while the gateway is not listening, then a sync again: every
-# user's last status must arrive through the catch-up snapshot -> measure.
-# "measure" pauses the churn until every churn stream has left, then reads the
-# gateway's VmRSS and open fds (same streams open both times).
+# user's last status must arrive through the catch-up snapshot. "measure" pauses
+# the churn until every churn stream has left, then reads the gateway's VmRSS and
+# open fds (the same streams are open both times).
 #
 # Checks (exit 1 when one fails, the table says which): RSS and fds at the end
 # within --tolerance of the warm-up's; every sync complete; no event misrouted or
 # malformed, none lost outside the outages; no held or churn stream closed by the
 # gateway; every close the gateway made was a slow reader's (metrics by reason
-# and the JSON log's "stream close" lines).
+# and the JSON log's "stream close" lines); after the clients leave, SIGTERM ends
+# the gateway with exit code 0 and no sanitizer report (--gateway-bin can name
+# an AddressSanitizer build, whose LeakSanitizer then checks for leaks at exit).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,6 +52,7 @@ slow=4
 tolerance_pct=5
 gateway_threads=2
 build_dir=$root/build
+gateway_bin=
 keep=0
 json_out=
 secret=soak-secret-$$
@@ -68,6 +75,7 @@ usage: $0 [options]
   --gateway-threads T  the gateway's --threads (default $gateway_threads)
   --build-dir DIR      CMake tree with sse-gateway, sse-load, sse-notify-pub and
                        sse-churn (default build/; this script never builds)
+  --gateway-bin FILE   another sse-gateway binary, e.g. from an ASan build
   --json FILE          also write the summary (one JSON object) to FILE
   --keep               keep the temp dir (gateway log, timeline, raw JSON)
 On a shared machine hold /tmp/bench.lock around a full run:
@@ -89,6 +97,7 @@ while [[ $# -gt 0 ]]; do
     --short) streams=1000 duration_min=3 warmup_s=30 outages=3 churn_rate=50 event_rate=20; shift ;;
     --gateway-threads) gateway_threads=$2; shift 2 ;;
     --build-dir) build_dir=$(realpath -m "$2"); shift 2 ;;
+    --gateway-bin) gateway_bin=$(realpath -m "$2"); shift 2 ;;
     --json) json_out=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -108,7 +117,7 @@ log() { printf '[soak %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 for b in gateway/sse-gateway tests/bench/sse-load tests/bench/sse-notify-pub tests/bench/sse-churn; do
-  [[ -x $build_dir/$b ]] || die "missing $build_dir/$b (build it first: cmake --build $build_dir --target sse-gateway sse-load sse-notify-pub sse-churn)"
+  [[ -x $build_dir/$b || ( $b == gateway/sse-gateway && -x $gateway_bin ) ]] || die "missing $build_dir/$b (build it first: cmake --build $build_dir --target sse-gateway sse-load sse-notify-pub sse-churn)"
 done
 command -v psql >/dev/null || die "psql is missing"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -128,20 +137,15 @@ cleanup() {
   if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
   stop_pid "$server_pid" TERM 15
   [[ -n $pg_dir ]] && bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  if (( keep || rc != 0 )); then
-    log "logs kept in $tmp"
-  else
-    rm -rf "$tmp"
-  fi
-  exit "$rc"
+  finish_tmp "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Private copies: a rebuild of the tree during the run must not swap binaries under it.
 mkdir -p "$tmp/bin"
-cp "$build_dir/gateway/sse-gateway" "$build_dir/tests/bench/sse-load" "$build_dir/tests/bench/sse-notify-pub" \
-  "$build_dir/tests/bench/sse-churn" "$tmp/bin/"
+cp "${gateway_bin:-$build_dir/gateway/sse-gateway}" "$build_dir/tests/bench/sse-load" \
+  "$build_dir/tests/bench/sse-notify-pub" "$build_dir/tests/bench/sse-churn" "$tmp/bin/"
 bin=$tmp/bin
 results=$tmp/results.jsonl
 : >"$results"
@@ -222,11 +226,19 @@ log "churn: $churn_rate streams/s for users 1-$churn_users, each held $churn_hol
 # ---- events ---------------------------------------------------------------------------
 state=$tmp/status.state
 pub_seed=0
+outage_pub_s=15 # seconds of UPDATEs around an outage
 publish_bg() { # seconds: UPDATE statuses at --event-rate in the background
   pub_seed=$((pub_seed + 1))
   "$bin/sse-notify-pub" --database-url "$db_url" --users "1-$churn_users" --mode rate --rate "$event_rate" \
     --duration "$1" --state "$state" --seed "$pub_seed" --channel-template '{user}' \
     --statement 'UPDATE users SET authy_status = $2 WHERE id = $1::bigint' \
+    >"$tmp/pub-$pub_seed.json" 2>>"$tmp/pub.err" &
+  pub_pid=$!
+}
+update_every_held_user() { # one UPDATE per held user, pipelined
+  pub_seed=$((pub_seed + 1))
+  "$bin/sse-notify-pub" --database-url "$db_url" --users "1-$streams" --mode broadcast --state "$state" \
+    --channel-template '{user}' --statement 'UPDATE users SET authy_status = $2 WHERE id = $1::bigint' \
     >"$tmp/pub-$pub_seed.json" 2>>"$tmp/pub.err" &
   pub_pid=$!
 }
@@ -277,6 +289,39 @@ slow_round() { # label
   log "$1: $got of $slow slow readers closed by the gateway"
 }
 
+# ---- an outage: the LISTEN connection cut, or PostgreSQL restarted ---------------------
+outage() { # label kind
+  local reconnects_before reconnects_after cut_at n ready_s
+  send "phase outage-$1"; receive 30 >/dev/null
+  reconnects_before=$(metric pg_reconnects_total)
+  cut_at=$(date +%s.%N)
+  case $2 in
+    terminate)
+      # UPDATEs go on while the gateway notices and reconnects: their NOTIFYs are gone,
+      # the catch-up snapshot must bring each user's last status.
+      publish_bg "$outage_pub_s"
+      sleep 3
+      cut_at=$(date +%s.%N)
+      n=$(psql_c "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sse-gateway'")
+      [[ $n == 1 ]] || log "outage $1: terminated $n LISTEN backends"
+      ;;
+    restart-*)
+      bash "$root/scripts/tmp-postgres.sh" down "$pg_dir" "${2#restart-}" || die "cannot stop PostgreSQL"
+      sleep 3
+      bash "$root/scripts/tmp-postgres.sh" up "$pg_dir" || die "cannot restart PostgreSQL"
+      # Committed at once, while the gateway is still in its reconnect backoff.
+      publish_bg "$outage_pub_s"
+      ;;
+  esac
+  ready_s=
+  if wait_ready 120; then ready_s=$(py sub "$(date +%s.%N)" "$cut_at"); fi
+  publish_wait "outage-$1"
+  sync_held "outage-$1" 90
+  reconnects_after=$(metric pg_reconnects_total)
+  record "{\"kind\":\"outage\",\"k\":\"$1\",\"type\":\"$2\",\"cut_to_ready_s\":${ready_s:-null},\"pg_reconnects\":$(py sub "$reconnects_after" "$reconnects_before")}"
+  log "outage $1 ($2): /readyz 200 again after ${ready_s:-never} s"
+}
+
 # ---- measure: churn paused until every churn stream has left -------------------------
 measure() { # label
   local i reply streams_now
@@ -300,17 +345,19 @@ measure() { # label
 # ---- warm-up ---------------------------------------------------------------------------
 send "phase warmup"; receive 30 >/dev/null
 log "warm-up: ${warmup_s} s"
+update_every_held_user
+publish_wait warmup-every-user
 publish_bg "$warmup_s"
 sleep $((warmup_s / 2))
 slow_round warmup
 publish_wait warmup
 sync_held warmup 60
+outage warmup terminate
 measure warmup
 
 # ---- the cycles --------------------------------------------------------------------------
 cycle_s=$(awk -v d="$duration_min" -v k="$outages" 'BEGIN { printf "%d", d * 60 / k }')
 kinds=(terminate restart-fast terminate restart-immediate)
-outage_pub_s=15
 for ((k = 1; k <= outages; k++)); do
   kind=${kinds[$(((k - 1) % ${#kinds[@]}))]}
   steady_s=$((cycle_s - outage_pub_s - 15))
@@ -323,34 +370,7 @@ for ((k = 1; k <= outages; k++)); do
   publish_wait "steady-$k"
   sync_held "steady-$k" 60
 
-  send "phase outage-$k"; receive 30 >/dev/null
-  reconnects_before=$(metric pg_reconnects_total)
-  cut_at=$(date +%s.%N)
-  case $kind in
-    terminate)
-      # UPDATEs go on while the gateway notices and reconnects: their NOTIFYs are gone,
-      # the catch-up snapshot must bring each user's last status.
-      publish_bg "$outage_pub_s"
-      sleep 3
-      cut_at=$(date +%s.%N)
-      n=$(psql_c "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'sse-gateway'")
-      [[ $n == 1 ]] || log "outage $k: terminated $n LISTEN backends"
-      ;;
-    restart-*)
-      bash "$root/scripts/tmp-postgres.sh" down "$pg_dir" "${kind#restart-}" || die "cannot stop PostgreSQL"
-      sleep 3
-      bash "$root/scripts/tmp-postgres.sh" up "$pg_dir" || die "cannot restart PostgreSQL"
-      # Committed at once, while the gateway is still in its reconnect backoff.
-      publish_bg "$outage_pub_s"
-      ;;
-  esac
-  ready_s=
-  if wait_ready 120; then ready_s=$(py sub "$(date +%s.%N)" "$cut_at"); fi
-  publish_wait "outage-$k"
-  sync_held "outage-$k" 90
-  reconnects_after=$(metric pg_reconnects_total)
-  record "{\"kind\":\"outage\",\"k\":$k,\"type\":\"$kind\",\"cut_to_ready_s\":${ready_s:-null},\"pg_reconnects\":$(py sub "$reconnects_after" "$reconnects_before")}"
-  log "outage $k ($kind): /readyz 200 again after ${ready_s:-never} s"
+  outage "$k" "$kind"
 done
 
 # ---- the end -------------------------------------------------------------------------------
@@ -361,11 +381,25 @@ sync_held final 60
 measure end
 send "report $state"
 record "{\"kind\":\"load_report\",\"report\":$(receive 120)}"
-record "{\"kind\":\"churn_final\",\"stats\":$(churn stats)}"
+record "{\"kind\":\"churn_final\",\"stats\":$(churn pause)}"
 record "{\"kind\":\"metrics_end\",\"metrics\":$(py metrics "$port")}"
 kill -0 "$server_pid" 2>/dev/null || die "the gateway died (see $gw_log)"
 stop_pid "$sampler_pid" TERM 2
 sampler_pid=
+
+# The clients leave first, so that SIGTERM finds nothing to drain; then the gateway
+# must exit 0 (an ASan build also runs LeakSanitizer at exit).
+send quit
+wait "$RUN_PID" 2>/dev/null || true
+RUN_PID=
+churn quit >/dev/null
+wait "$churn_pid" 2>/dev/null || true
+churn_pid=
+kill -TERM "$server_pid"
+exit_code=0
+wait "$server_pid" || exit_code=$?
+server_pid=
+record "{\"kind\":\"exit\",\"code\":$exit_code}"
 
 rc=0
 py summary "$results" "$gw_log" "$tmp/timeline.jsonl" ${json_out:+--json "$json_out"} || rc=$?

@@ -107,11 +107,14 @@ def cmd_measure(label, port, pid):
 
 
 def log_closes(path):
-    """The gateway's "stream close" lines, by (reason, was_live); and the warn/error lines."""
-    closes, noisy = Counter(), Counter()
+    """The gateway's "stream close" lines, by (reason, was_live); its warn/error lines;
+    and any AddressSanitizer, LeakSanitizer or UBSan report (not JSON)."""
+    closes, noisy, sanitizer = Counter(), Counter(), []
     with open(path, errors="replace") as f:
         for line in f:
             if not line.startswith("{"):
+                if "Sanitizer" in line or "runtime error:" in line:
+                    sanitizer.append(line.strip()[:200])
                 continue
             try:
                 j = json.loads(line)
@@ -121,7 +124,7 @@ def log_closes(path):
                 closes[(j.get("reason"), bool(j.get("was_live")))] += 1
             elif j.get("level") in ("warn", "error"):
                 noisy[(j.get("level"), j.get("msg"))] += 1
-    return closes, noisy
+    return closes, noisy, sanitizer
 
 
 def pct(a, b):
@@ -141,7 +144,7 @@ def cmd_summary(results, gw_log, timeline, *rest):
     m_end = (by("metrics_end") or [{}])[0].get("metrics", {})
     pubs = by("publish")
     tl = [json.loads(l) for l in open(timeline) if l.strip()] if os.path.exists(timeline) else []
-    closes, noisy = log_closes(gw_log)
+    closes, noisy, sanitizer = log_closes(gw_log)
 
     checks = []  # (ok, what)
 
@@ -163,8 +166,8 @@ def cmd_summary(results, gw_log, timeline, *rest):
     outage_syncs = [s for s in syncs if s["label"].startswith("outage-")]
     check(not bad_syncs, "every held stream had its user's last status at all %d syncs%s" %
           (len(syncs), " (not at: %s)" % ", ".join(bad_syncs) if bad_syncs else ""))
-    check(len(outage_syncs) == cfg["outages"] and all(s["reply"].get("ok") for s in outage_syncs),
-          "after each of the %d outages, every user's last status arrived" % cfg["outages"])
+    check(len(outage_syncs) == len(outages) == cfg["outages"] + 1 and all(s["reply"].get("ok") for s in outage_syncs),
+          "after each of the %d outages (one in the warm-up), every user's last status arrived" % len(outages))
     check(all(o.get("cut_to_ready_s") is not None for o in outages), "/readyz 200 again after every outage")
     phases = load.get("phases", [])
     lost_up = sum(p["lost"] for p in phases if not p["name"].startswith("outage-"))
@@ -188,8 +191,12 @@ def cmd_summary(results, gw_log, timeline, *rest):
     gw_closes = {k: v for k, v in closes.items() if k[1] and k[0] not in CLIENT_REASONS | {"slow_consumer"}}
     check(not gw_closes, "no live stream closed by the gateway for another reason (log: %s)" %
           (", ".join("%s=%d" % (k[0], v) for k, v in gw_closes.items()) or "none"))
-    check(m_end.get("pg_reconnects_total", 0) >= cfg["outages"],
+    check(m_end.get("pg_reconnects_total", 0) >= len(outages),
           "the LISTEN connection came back after each outage (%g reconnects)" % m_end.get("pg_reconnects_total", 0))
+
+    code = (by("exit") or [{}])[0].get("code")
+    check(code == 0, "SIGTERM after the clients left: the gateway exited with %s" % code)
+    check(not sanitizer, "no sanitizer report in the gateway's output (%s)" % ("; ".join(sanitizer[:3]) or "none"))
 
     # ---- the table ----
     rows = []
@@ -226,8 +233,8 @@ def cmd_summary(results, gw_log, timeline, *rest):
     row("snapshots", "%g on subscribe or catch-up; %g channels caught up after the outages" %
         (m_end.get("snapshots_total", 0), m_end.get("catch_ups_total", 0)))
     for o in outages:
-        s = next((x for x in syncs if x["label"] == "outage-%d" % o["k"]), {"reply": {}})
-        row("outage %d: %s" % (o["k"], o["type"]), "/readyz 200 after %s s; every last status at every held stream %s "
+        s = next((x for x in syncs if x["label"] == "outage-%s" % o["k"]), {"reply": {}})
+        row("outage %s: %s" % (o["k"], o["type"]), "/readyz 200 after %s s; every last status at every held stream %s "
             "(%s missing, waited %.1f s); %g reconnects" %
             (o.get("cut_to_ready_s"), "yes" if s["reply"].get("ok") else "NO", s["reply"].get("missing"),
              s["reply"].get("waited_s", 0), o.get("pg_reconnects", 0)))
