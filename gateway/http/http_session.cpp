@@ -11,8 +11,6 @@ namespace gw::web {
 
 namespace {
 
-constexpr std::size_t header_limit = 8 * 1024;
-constexpr std::size_t body_limit = 16 * 1024;
 // Sent with 503 and 429: the browser's EventSource ignores it (it reconnects
 // after its retry: time), but proxies, load balancers and scripts honour it.
 constexpr std::string_view retry_after_seconds = "5";
@@ -75,8 +73,8 @@ void http_session::close(std::string_view) {
 
 void http_session::do_read() {
     parser_.emplace();
-    parser_->header_limit(header_limit);
-    parser_->body_limit(body_limit);
+    parser_->header_limit(request_header_limit);
+    parser_->body_limit(request_body_limit);
     // One deadline for the whole request: a client trickling header bytes is cut.
     stream_.expires_after(state_.cfg.header_timeout);
     http::async_read(stream_, buffer_, *parser_,

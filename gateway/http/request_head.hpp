@@ -4,9 +4,16 @@
 // Pure function; any thread.
 #include "net.hpp"
 
+#include <cstddef>
 #include <string_view>
 
 namespace gw::web {
+
+// The parser limits a session reads each request with (the fuzz target
+// tests/fuzz/fuzz_http_head.cpp reads with the same): a larger head is answered
+// 431, a larger body 413.
+inline constexpr std::size_t request_header_limit = 8 * 1024;
+inline constexpr std::size_t request_body_limit = 16 * 1024;
 
 // The refusal reason for a head the session must answer 400 and close on, or an
 // empty view when the head is acceptable:

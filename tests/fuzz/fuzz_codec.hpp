@@ -48,8 +48,8 @@ inline std::string www_form_escape(std::string_view s) {
 inline std::string hmac(const EVP_MD* md, std::string_view key, std::string_view data) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-         data.size(), mac, &len);
+    HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         mac, &len);
     return {reinterpret_cast<const char*>(mac), len};
 }
 

@@ -83,8 +83,7 @@ void check(std::string_view input) {
         const std::string token(input.substr(pos, end - pos));
         pos = end + 1;
         const auto eq = token.find('=');
-        if (eq != std::string::npos &&
-            (token.rfind("SSE_GATEWAY_", 0) == 0 || token.substr(0, eq) == "DATABASE_URL"))
+        if (eq != std::string::npos && (token.rfind("SSE_GATEWAY_", 0) == 0 || token.substr(0, eq) == "DATABASE_URL"))
             env[token.substr(0, eq)] = token.substr(eq + 1);
         else
             args.push_back(token);

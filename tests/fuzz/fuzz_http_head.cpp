@@ -49,9 +49,8 @@ namespace {
 using namespace gw;
 using gw::fuzz::as_text;
 
-// gateway/http/http_session.cpp's limits (header_limit, body_limit).
-constexpr std::size_t header_limit = 8 * 1024;
-constexpr std::size_t body_limit = 16 * 1024;
+using web::request_body_limit;
+using web::request_header_limit;
 
 const web::shared_state& state() {
     static const config cfg = [] {
@@ -84,8 +83,8 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
     for (int request = 0; request < 64; ++request) {
         const std::size_t start = client.nread_bytes() - buffer.size();  // where this request begins
         http::request_parser<http::string_body> parser;
-        parser.header_limit(header_limit);
-        parser.body_limit(body_limit);
+        parser.header_limit(request_header_limit);
+        parser.body_limit(request_body_limit);
         error_code ec;
         http::read(client, buffer, parser, ec);
         // The session answers 431, 413 or 400, or just closes at EOF: which one can
@@ -98,7 +97,8 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
         // and not when it comes in pieces (README "Findings"). Such a head ends the
         // transcript as the pieces would.
         const auto head_end = bytes.find("\r\n\r\n", start);
-        if (head_end == std::string_view::npos || head_end + 4 - start > header_limit) return transcript + "closed\n";
+        if (head_end == std::string_view::npos || head_end + 4 - start > request_header_limit)
+            return transcript + "closed\n";
 
         const auto& req = parser.get();
         if (const auto problem = web::head_problem(req.base()); !problem.empty())

@@ -50,9 +50,15 @@ const jwt_verifier& verifier_for(std::uint8_t config) {
         static const std::string rsa = read_key("rsa_public.pem"), ec = read_key("ec_public.pem");
         jwt_verifier::options o;
         switch (config & 3) {
-            case 1: o.alg = "RS256", o.key = rsa; break;
-            case 2: o.alg = "ES256", o.key = ec; break;
-            default: o.alg = "HS256", o.key = hs256_secret; break;
+            case 1:
+                o.alg = "RS256", o.key = rsa;
+                break;
+            case 2:
+                o.alg = "ES256", o.key = ec;
+                break;
+            default:
+                o.alg = "HS256", o.key = hs256_secret;
+                break;
         }
         if (config & 4) o.audience = "sse-gateway";
         if (config & 8) o.issuer = "https://app.example";
@@ -64,8 +70,8 @@ const jwt_verifier& verifier_for(std::uint8_t config) {
 }
 
 const std::set<std::string, std::less<>> reasons = {
-    "malformed",   "too_large",     "bad_alg",      "bad_signature", "expired",   "not_yet_valid",
-    "missing_exp", "bad_audience",  "bad_issuer",   "missing_claim", "bad_claim", "duplicate_member",
+    "malformed",   "too_large",    "bad_alg",    "bad_signature", "expired",   "not_yet_valid",
+    "missing_exp", "bad_audience", "bad_issuer", "missing_claim", "bad_claim", "duplicate_member",
 };
 
 // The claim as an independent reading of the claims JSON gives it.

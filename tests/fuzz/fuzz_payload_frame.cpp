@@ -102,8 +102,7 @@ void check(std::uint8_t flags, std::string_view event, std::string_view wrap, st
         fuzz_check(doc.MemberCount() == 1);
         const auto& m = *doc.MemberBegin();
         fuzz_check(std::string_view(m.name.GetString(), m.name.GetStringLength()) == wrap);
-        fuzz_check(m.value.IsString() &&
-                   std::string_view(m.value.GetString(), m.value.GetStringLength()) == payload);
+        fuzz_check(m.value.IsString() && std::string_view(m.value.GetString(), m.value.GetStringLength()) == payload);
     }
 
     const auto twice = gw::fuzz::read_event_stream(*frame + *framer.frame(seq + 1, payload));

@@ -36,8 +36,8 @@ constexpr std::string_view secret_key_base =
 constexpr const char* cookie_name = "_authy_demo_session";
 
 const std::set<std::string, std::less<>> reasons = {
-    "too_large",     "malformed",       "bad_signature",    "decrypt_failed",
-    "expired",       "wrong_purpose",   "marshal_session",  "duplicate_member",
+    "too_large", "malformed",     "bad_signature",   "decrypt_failed",
+    "expired",   "wrong_purpose", "marshal_session", "duplicate_member",
 };
 
 std::string encrypt(const EVP_CIPHER* cipher, std::string_view key, std::string_view iv, std::string_view plain,
