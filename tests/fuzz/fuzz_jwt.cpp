@@ -11,8 +11,10 @@
 // so its PyJWT tokens are seeds; RS256/ES256 use the public keys in keys/.
 //
 // Checked: no crash, leak or UB; every refusal is one of the documented reason
-// codes; an accepted token names a non-empty user that is its claim's value; a
-// token we signed is never refused as bad_signature or malformed base64. The
+// codes; an accepted token names a non-empty user; a token we signed is never
+// refused as bad_signature, and is accepted exactly when a reading of its JSON
+// against the contract (alg, crit, exp, nbf, aud, iss, duplicate names, the
+// claim) says it should be, with the same user. The
 // strict base64url decoder gives back exactly the text each decoded part encodes.
 #include "auth/jwt_verifier.hpp"
 #include "fuzz_codec.hpp"
@@ -25,6 +27,7 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <set>
 
 namespace {
@@ -74,18 +77,58 @@ const std::set<std::string, std::less<>> reasons = {
     "missing_exp", "bad_audience", "bad_issuer", "missing_claim", "bad_claim", "duplicate_member",
 };
 
-// The claim as an independent reading of the claims JSON gives it.
-bool claim_names(std::string_view claims_json, const std::string& claim, const std::string& user) {
-    rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseIterativeFlag>(claims_json.data(), claims_json.size());
+// What RFC 7519 and the verifier's contract (jwt_verifier.hpp) say a token signed
+// here must give, read from the JSON on its own: the user, or nullopt for any
+// refusal. Written from the contract, not from the verifier's code; the JSON
+// reader is the same RapidJSON with the same flags (the parse is not under test
+// here, the decisions are).
+bool parse_object(std::string_view text, rapidjson::Document& doc) {
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
     if (doc.HasParseError() || !doc.IsObject()) return false;
-    const auto it = doc.FindMember(claim.c_str());
-    if (it == doc.MemberEnd()) return false;
-    const auto& v = it->value;
-    if (v.IsString()) return std::string_view(v.GetString(), v.GetStringLength()) == user;
-    if (v.IsInt64()) return std::to_string(v.GetInt64()) == user;
-    if (v.IsUint64()) return std::to_string(v.GetUint64()) == user;
-    return false;
+    for (auto a = doc.MemberBegin(); a != doc.MemberEnd(); ++a)
+        for (auto b = a + 1; b != doc.MemberEnd(); ++b)
+            if (a->name == b->name) return false;  // a name twice: refused
+    return true;
+}
+
+bool is_text(const rapidjson::Value* v, std::string_view s) {
+    return v && v->IsString() && std::string_view(v->GetString(), v->GetStringLength()) == s;
+}
+
+std::optional<std::string> expected_user(std::uint8_t config, std::string_view header_json,
+                                         std::string_view claims_json) {
+    constexpr double leeway = 30, now = fixture_now;
+    rapidjson::Document header, claims;
+    if (!parse_object(header_json, header) || !parse_object(claims_json, claims)) return std::nullopt;
+    auto member = [](const rapidjson::Value& obj, const char* name) -> const rapidjson::Value* {
+        const auto it = obj.FindMember(name);
+        return it == obj.MemberEnd() ? nullptr : &it->value;
+    };
+    if (!is_text(member(header, "alg"), "HS256") || member(header, "crit")) return std::nullopt;
+
+    const auto* exp = member(claims, "exp");
+    if (exp && !(exp->IsNumber() && now < exp->GetDouble() + leeway)) return std::nullopt;
+    if (!exp && (config & 16)) return std::nullopt;
+    if (const auto* nbf = member(claims, "nbf"); nbf && !(nbf->IsNumber() && now + leeway >= nbf->GetDouble()))
+        return std::nullopt;
+
+    const auto* aud = member(claims, "aud");
+    if (config & 4) {
+        bool named = is_text(aud, "sse-gateway");
+        if (aud && aud->IsArray())
+            for (const auto& a : aud->GetArray()) named = named || is_text(&a, "sse-gateway");
+        if (!named) return std::nullopt;
+    } else if (aud) {
+        return std::nullopt;
+    }
+    if ((config & 8) && !is_text(member(claims, "iss"), "https://app.example")) return std::nullopt;
+
+    const auto* user = member(claims, (config & 32) ? "uid" : "sub");
+    if (!user) return std::nullopt;
+    if (user->IsString() && user->GetStringLength() > 0) return std::string(user->GetString(), user->GetStringLength());
+    if (user->IsInt64()) return std::to_string(user->GetInt64());
+    if (user->IsUint64()) return std::to_string(user->GetUint64());
+    return std::nullopt;
 }
 
 void check_base64url(std::string_view part) {
@@ -97,10 +140,11 @@ void check(std::uint8_t config, std::string_view rest) {
     const auto& v = verifier_for(config);
     const bool signed_here = (config & 64) != 0;
     std::string token;
-    std::string_view claims_json;
+    std::string_view header_json, claims_json;
     if (signed_here) {
         const auto nul = rest.find('\0');
         if (nul == std::string_view::npos) return;
+        header_json = rest.substr(0, nul);
         claims_json = rest.substr(nul + 1);
         token = gw::fuzz::base64url(rest.substr(0, nul)) + "." + gw::fuzz::base64url(claims_json);
         token += "." + gw::fuzz::base64url(gw::fuzz::hmac(EVP_sha256(), hs256_secret, token));
@@ -119,7 +163,15 @@ void check(std::uint8_t config, std::string_view rest) {
     } else {
         fuzz_check(!r.user.empty());
         fuzz_check(!r.expires_at_ms || *r.expires_at_ms > fixture_now * 1000);
-        if (signed_here) fuzz_check(claim_names(claims_json, (config & 32) ? "uid" : "sub", r.user));
+    }
+    // A token signed here for the HS256 verifier: accepted exactly when the
+    // contract says so, naming the same user.
+    if (signed_here && (config & 3) != 1 && (config & 3) != 2 && token.size() <= jwt_verifier::max_token_size) {
+        const auto expected = expected_user(config, header_json, claims_json);
+        if (expected != (r.ok() ? std::optional<std::string>(r.user) : std::nullopt))
+            std::fprintf(stderr, "verifier: %s, contract: %s\n", r.ok() ? r.user.c_str() : r.reason.c_str(),
+                         expected ? expected->c_str() : "refuse");
+        fuzz_check(expected == (r.ok() ? std::optional<std::string>(r.user) : std::nullopt));
     }
 
     // Each dot-separated part through the decoder on its own.
