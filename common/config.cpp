@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <thread>
@@ -23,6 +24,26 @@ struct option {
     void (*apply)(config&, const std::string& flag, const std::string& value);
 };
 
+// A value as an error message shows it: control bytes escaped, so the message stays
+// the one line main() prints (an env value read from a file may end in a newline).
+std::string escaped(std::string_view v) {
+    std::string out;
+    for (const unsigned char c : v) {
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 [[noreturn]] void bad(const std::string& flag, std::string_view why) {
     throw config_error("--" + flag + ": " + std::string(why));
 }
@@ -32,7 +53,7 @@ T to_uint(const std::string& flag, const std::string& v, T min, T max) {
     unsigned long long n = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc{} || p != v.data() + v.size() || v.empty())
-        bad(flag, "expected a whole number, got '" + v + "'");
+        bad(flag, "expected a whole number, got '" + escaped(v) + "'");
     if (n < min || n > max)
         bad(flag, "must be between " + std::to_string(min) + " and " + std::to_string(max));
     return static_cast<T>(n);
@@ -41,7 +62,7 @@ T to_uint(const std::string& flag, const std::string& v, T min, T max) {
 bool to_bool(const std::string& flag, const std::string& v) {
     if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
     if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-    bad(flag, "expected true or false, got '" + v + "'");
+    bad(flag, "expected true or false, got '" + escaped(v) + "'");
 }
 
 std::vector<std::string> to_list(const std::string& v) {
@@ -60,7 +81,7 @@ std::vector<std::string> to_list(const std::string& v) {
 
 void set_listen(config& c, const std::string& flag, const std::string& v) {
     auto colon = v.rfind(':');
-    if (colon == std::string::npos || colon == 0) bad(flag, "expected ADDRESS:PORT, got '" + v + "'");
+    if (colon == std::string::npos || colon == 0) bad(flag, "expected ADDRESS:PORT, got '" + escaped(v) + "'");
     auto host = v.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     c.listen_host = host;
@@ -214,7 +235,7 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
             out.help = true;
             return out;
         }
-        if (arg.rfind("--", 0) != 0) throw config_error("unexpected argument '" + arg + "'");
+        if (arg.rfind("--", 0) != 0) throw config_error("unexpected argument '" + escaped(arg) + "'");
         std::string name = arg.substr(2);
         std::optional<std::string> value;
         if (auto eq = name.find('='); eq != std::string::npos) {
@@ -222,7 +243,7 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
             name = name.substr(0, eq);
         }
         const option* o = find_option(name);
-        if (!o) throw config_error("unknown option --" + name + " (see --help)");
+        if (!o) throw config_error("unknown option --" + escaped(name) + " (see --help)");
         if (!value) {
             if (o->value_name.empty())
                 value = "";

@@ -173,3 +173,24 @@ TEST_CASE("a bad env value gives the flag's own reason after the variable's name
         CHECK(env_reason == name + ": " + flag_reason.substr(flag.size() + 2));
     }
 }
+
+TEST_CASE("a value with a line break is shown escaped, so the error stays on one line", "[config]") {
+    // Found by tests/fuzz (fuzz.config): an env value read from a file ends in a newline.
+    for (const auto& [v, env] : std::vector<std::pair<std::vector<std::string>, std::map<std::string, std::string>>>{
+             {{"--heartbeat", "15\n"}, {}},
+             {{"--listen=a\r\nb"}, {}},
+             {{"--bogus\n=1"}, {}},
+             {{"posi\ntional"}, {}},
+             {{}, {{"SSE_GATEWAY_ALLOW_INSECURE_PROXY_HEADER", "yes\x01\n"}}},
+         }) {
+        try {
+            args{v, env}.parse();
+            FAIL("accepted");
+        } catch (const gw::config_error& e) {
+            const std::string msg = e.what();
+            INFO(msg);
+            CHECK(msg.find_first_of("\r\n") == std::string::npos);
+            CHECK((msg.find("\\n") != std::string::npos || msg.find("\\r") != std::string::npos));
+        }
+    }
+}
