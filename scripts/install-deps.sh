@@ -2,9 +2,14 @@
 # Installs the Debian 12 packages sse-gateway needs to build, test and run.
 # Only missing packages are installed; with everything present it exits at once.
 # Works as root, or as a user with sudo (e.g. a fresh debian:bookworm container).
+#   scripts/install-deps.sh [GROUP...]   groups: build, test, container
+# No group: build and test. `build` alone is what compiling the gateway needs (the
+# Dockerfile's build stage with RUN_TESTS=0); `container` is what building and
+# running the image needs (the deploy.container test, which skips, saying why,
+# without it).
 set -euo pipefail
 
-PACKAGES=(
+BUILD_PACKAGES=(
   g++               # the C++20 compiler
   cmake             # the build system (3.25 on bookworm)
   make              # the CMake generator's backend
@@ -13,8 +18,10 @@ PACKAGES=(
   libboost1.81-dev  # Boost.Asio and Boost.Beast (header-only parts)
   libpq-dev         # libpq: the LISTEN connection
   rapidjson-dev     # JSON payload parsing and escaping
-  catch2            # unit tests (Catch2 v2)
   libssl-dev        # HMAC, AES, PBKDF2 for jwt and rails-session auth
+)
+TEST_PACKAGES=(
+  catch2            # unit tests (Catch2 v2)
   postgresql        # initdb/pg_ctl/psql for integration tests and scripts/run.sh
   python3           # integration test harness (stdlib only)
   curl              # trying the stream by hand, as scripts/run.sh prints
@@ -31,6 +38,26 @@ PACKAGES=(
   clang             # the fuzz targets (tests/fuzz): libFuzzer needs clang
   libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes (clang only recommends it)
 )
+CONTAINER_PACKAGES=(
+  podman            # builds the Dockerfile and runs the image, rootful
+  runc              # podman's runtime here (crun fails on hybrid cgroups)
+  catatonit         # the pause process of the pod `podman kube play` creates
+  debootstrap       # the Debian base images where no registry is reachable
+  debian-archive-keyring  # debootstrap verifies the archive with it
+)
+
+groups=("$@")
+[[ ${#groups[@]} -gt 0 ]] || groups=(build test)
+PACKAGES=()
+want_node=0
+for group in "${groups[@]}"; do
+  case $group in
+    build)     PACKAGES+=("${BUILD_PACKAGES[@]}") ;;
+    test)      PACKAGES+=("${TEST_PACKAGES[@]}"); want_node=1 ;;
+    container) PACKAGES+=("${CONTAINER_PACKAGES[@]}") ;;
+    *) echo "usage: $0 [build|test|container]..." >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -39,7 +66,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 # Node.js and npm run the browser test (playwright-core). A machine that already has
 # them (from any source) keeps its own; otherwise Debian's.
-command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+[[ $want_node -eq 0 ]] || command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
