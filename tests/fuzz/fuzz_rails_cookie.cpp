@@ -12,17 +12,25 @@
 //
 // Checked: no crash, leak or UB; every refusal is a documented reason code; a
 // cookie encrypted with the right key is never refused as bad_signature or
-// decrypt_failed, and a Marshal plaintext always is marshal_session; an accepted
-// session is a JSON object whose user lookup answers; the strict base64 decoder
-// gives back exactly the text each decoded part encodes.
+// decrypt_failed, and is accepted exactly when a reading of its plaintext against
+// rails_session.hpp's contract (Marshal, JSON object, names once, the _rails
+// envelope's pur, exp, message and data) says so, with the same session; an
+// accepted session is a JSON object whose user lookup answers; the strict base64
+// decoder gives back exactly the text each decoded part encodes; the ISO 8601
+// reader agrees with timegm.
 #include "auth/rails_session.hpp"
 #include "fuzz_codec.hpp"
 #include "fuzz_support.hpp"
 
 #include <openssl/evp.h>
+#include <rapidjson/document.h>
 
+#include <ctime>
 #include <memory>
+#include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -84,6 +92,117 @@ void check_base64(std::string_view text) {
     fuzz_check(rails_session::decode_base64(gw::fuzz::base64(text)) == std::string(text));
 }
 
+// "YYYY-MM-DDTHH:MM:SS[.fff...](Z|+HH:MM|-HH:MM)" in Unix ms, as rails_session.hpp
+// describes it, computed with the C library's timegm (not std::chrono, which the
+// decoder uses). A leap second (:60) is the next minute's :00, as Ruby's Time
+// reads it; the offset's digits are not range-checked (the decoder does not either).
+std::optional<std::int64_t> expected_ms(std::string_view s) {
+    auto digits = [](std::string_view t, std::size_t at, std::size_t n) -> std::optional<int> {
+        if (t.size() < at + n) return std::nullopt;
+        int v = 0;
+        for (std::size_t i = at; i < at + n; ++i) {
+            if (t[i] < '0' || t[i] > '9') return std::nullopt;
+            v = v * 10 + (t[i] - '0');
+        }
+        return v;
+    };
+    const auto y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2), h = digits(s, 11, 2),
+               mi = digits(s, 14, 2), se = digits(s, 17, 2);
+    if (!y || !mo || !d || !h || !mi || !se || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+        s[13] != ':' || s[16] != ':')
+        return std::nullopt;
+    const bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
+    const int month_days[] = {31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*mo < 1 || *mo > 12 || *d < 1 || *d > month_days[*mo - 1] || *h > 23 || *mi > 59 || *se > 60)
+        return std::nullopt;
+    std::string_view rest = s.substr(19);
+    std::int64_t ms = 0;
+    if (!rest.empty() && rest.front() == '.') {
+        std::size_t n = 1;
+        while (n < rest.size() && rest[n] >= '0' && rest[n] <= '9') ++n;
+        if (n == 1) return std::nullopt;
+        const std::string frac = std::string(rest.substr(1, std::min<std::size_t>(n - 1, 3))) + "00";
+        ms = std::stoi(frac.substr(0, 3));
+        rest.remove_prefix(n);
+    }
+    std::int64_t offset = 0;
+    if (rest != "Z" && rest != "z") {
+        if (rest.size() != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':') return std::nullopt;
+        const auto oh = digits(rest, 1, 2), om = digits(rest, 4, 2);
+        if (!oh || !om) return std::nullopt;
+        offset = (*oh * 3600 + *om * 60) * (rest[0] == '-' ? -1 : 1);
+    }
+    std::tm tm{};
+    tm.tm_year = *y - 1900;
+    tm.tm_mon = *mo - 1;
+    tm.tm_mday = *d;
+    tm.tm_hour = *h;
+    tm.tm_min = *mi;
+    tm.tm_sec = *se;
+    return (static_cast<std::int64_t>(timegm(&tm)) - offset) * 1000 + ms;
+}
+
+// What rails_session.hpp's contract says a plaintext encrypted with the right key
+// gives: the session object, or nullopt for a refusal. The JSON reader is the
+// same RapidJSON with the decoder's flags (the parse is not under test here, the
+// envelope rules are); expiry uses expected_ms.
+struct expectation {
+    rapidjson::Document outer, inner;
+    const rapidjson::Value* session = nullptr;
+};
+
+bool parse_json(std::string_view text, rapidjson::Document& doc) {
+    doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+    return !doc.HasParseError();
+}
+
+bool names_once(const rapidjson::Value& obj) {
+    if (!obj.IsObject()) return true;
+    for (auto a = obj.MemberBegin(); a != obj.MemberEnd(); ++a)
+        for (auto b = a + 1; b != obj.MemberEnd(); ++b)
+            if (a->name == b->name) return false;
+    return true;
+}
+
+bool expect(std::string_view plain, expectation& e) {
+    if (plain.substr(0, 2) == "\x04\x08") return false;  // Marshal: never parsed
+    if (!parse_json(plain, e.outer) || !e.outer.IsObject() || !names_once(e.outer)) return false;
+    const auto env = e.outer.FindMember("_rails");
+    if (env == e.outer.MemberEnd() || !env->value.IsObject()) {
+        e.session = &e.outer;
+        return true;
+    }
+    const auto& meta = env->value;
+    if (!names_once(meta)) return false;
+    auto member = [&](const char* name) -> const rapidjson::Value* {
+        const auto it = meta.FindMember(name);
+        return it == meta.MemberEnd() || it->value.IsNull() ? nullptr : &it->value;
+    };
+    if (const auto* pur = member("pur");
+        pur && !(pur->IsString() &&
+                 std::string_view(pur->GetString(), pur->GetStringLength()) == std::string("cookie.") + cookie_name))
+        return false;
+    if (const auto* exp = member("exp")) {
+        if (!exp->IsString()) return false;
+        const auto at = expected_ms(std::string_view(exp->GetString(), exp->GetStringLength()));
+        if (!at || fixture_now * 1000 >= *at) return false;
+    }
+    const auto message = meta.FindMember("message");
+    if (message != meta.MemberEnd()) {
+        if (!message->value.IsString()) return false;
+        const auto bytes = rails_session::decode_base64(
+            std::string_view(message->value.GetString(), message->value.GetStringLength()));
+        if (!bytes || bytes->substr(0, 2) == "\x04\x08") return false;
+        if (!parse_json(*bytes, e.inner) || !e.inner.IsObject() || !names_once(e.inner)) return false;
+        e.session = &e.inner;
+        return true;
+    }
+    const auto data = meta.FindMember("data");
+    if (data == meta.MemberEnd() || !data->value.IsObject() || !names_once(data->value)) return false;
+    e.session = &data->value;
+    return true;
+}
+
 void check(std::uint8_t config, std::string_view rest) {
     static const char* const digests[] = {"", "sha1", "sha256", ""};
     static const rails_session sessions[] = {
@@ -97,10 +216,28 @@ void check(std::uint8_t config, std::string_view rest) {
     const std::string cookie = mode == 0 ? std::string(rest) : rails_cookie(mode, rest);
 
     const auto r = decoder.decode(cookie, fixture_now);
+    const bool right_key = mode != 0 && cookie.size() <= rails_session::max_cookie_size &&
+                           (digest == 0 || digest == 3 || (digest == 1) == (mode != 2));
+    if (right_key) {
+        // Accepted exactly when the contract says so, with the same session.
+        expectation e;
+        const bool ok = expect(rest, e);
+        if (ok != r.ok())
+            std::fprintf(stderr, "decoder: %s, contract: %s\n", r.ok() ? "accept" : r.reason.c_str(),
+                         ok ? "accept" : "refuse");
+        fuzz_check(ok == r.ok());
+        if (ok) {
+            fuzz_check(r.session.MemberCount() == e.session->MemberCount());
+            const std::vector<std::string> keys{"pre_2fa_auth_user_id", "user_id", "session_id"};
+            for (const auto& k : keys) {
+                const auto a = rails_session::find_user(r.session, {k}), b = rails_session::find_user(*e.session, {k});
+                fuzz_check(a.user == b.user && a.reason == b.reason);
+            }
+        }
+    }
     if (!r.ok()) {
         fuzz_check(reasons.count(r.reason) == 1);
-        const bool right_key = mode == 0 ? false : digest == 0 || digest == 3 || (digest == 1) == (mode != 2);
-        if (right_key && cookie.size() <= rails_session::max_cookie_size) {
+        if (right_key) {
             fuzz_check(r.reason != "bad_signature" && r.reason != "decrypt_failed" && r.reason != "too_large");
             if (rest.substr(0, 2) == "\x04\x08") fuzz_check(r.reason == "marshal_session");
         }
@@ -116,7 +253,7 @@ void check(std::uint8_t config, std::string_view rest) {
         for (std::size_t dash; (dash = t.find("--")) != std::string_view::npos; t.remove_prefix(dash + 2))
             check_base64(t.substr(0, dash));
         check_base64(t);
-        if (const auto ms = rails_session::parse_iso8601_ms(rest)) fuzz_check(rest.size() >= 20);
+        if (rest.size() <= 64) fuzz_check(rails_session::parse_iso8601_ms(rest) == expected_ms(rest));
     }
 }
 
