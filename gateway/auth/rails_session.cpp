@@ -237,7 +237,7 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
     if (r.session.IsObject()) {
         const auto env = r.session.FindMember("_rails");
         if (env != r.session.MemberEnd() && env->value.IsObject()) {
-            const auto& meta = env->value;
+            auto& meta = env->value;
             if (has_duplicate_names(meta)) return failure("duplicate_member");
             const auto pur = meta.FindMember("pur");
             if (pur != meta.MemberEnd() && !pur->value.IsNull() &&
@@ -273,10 +273,13 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
             if (data != meta.MemberEnd()) {
                 if (!data->value.IsObject()) return failure("malformed");
                 if (has_duplicate_names(data->value)) return failure("duplicate_member");
-                rails_session_result unwrapped;
-                unwrapped.session.CopyFrom(data->value, unwrapped.session.GetAllocator());
-                unwrapped.expires_at_ms = expires_at_ms;
-                return unwrapped;
+                // Moved up to the root, not copied: CopyFrom recurses once per nesting
+                // level (a session ~2,700 deep overflowed a 256 KiB stack), a move is
+                // O(1). Both stay in the document's pool, which frees without recursion.
+                rapidjson::Value session(std::move(data->value));
+                static_cast<rapidjson::Value&>(r.session).Swap(session);
+                r.expires_at_ms = expires_at_ms;
+                return r;
             }
             return failure("malformed");
         }

@@ -1,6 +1,7 @@
 #include "auth/rails_session.hpp"
 
 #include "auth_test_support.hpp"
+#include "small_stack.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -168,6 +169,24 @@ TEST_CASE("the Rails 7.1 data envelope is unwrapped") {
     REQUIRE(decoded.ok());
     CHECK(rails_session::find_user(decoded.session, {"user_id"}).user == "9");
     CHECK(reason(t::gcm_cookie(skb, R"({"_rails":{"data":"x"}})")) == "malformed");
+}
+
+TEST_CASE("a data envelope nested thousands deep is unwrapped on a small stack") {
+    // Found by tests/fuzz (rails_cookie): the envelope's data was copied with
+    // RapidJSON's recursive CopyFrom, which overflowed a 256 KiB stack at ~2,700
+    // levels in the fuzz build. The 8 KiB cookie limit allows ~2,800; a 64 KiB
+    // stack makes the overflow certain in every build.
+    constexpr std::size_t depth = 2800;
+    const auto cookie = t::gcm_cookie(skb, R"({"_rails":{"data":{"user_id":"9","deep":)" + std::string(depth, '[') +
+                                               std::string(depth, ']') + "}}}");
+    std::string user, why;
+    gw::test::run_on_small_stack([&] {
+        auto decoded = decoder().decode(cookie, now);
+        why = decoded.reason;
+        if (decoded.ok()) user = rails_session::find_user(decoded.session, {"user_id"}).user;
+    }, 64 * 1024);
+    CHECK(why.empty());
+    CHECK(user == "9");
 }
 
 TEST_CASE("the user id comes from the first present key as a string or an integer") {

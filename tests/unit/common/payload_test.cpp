@@ -1,8 +1,8 @@
 #include "payload_rule.hpp"
 
-#include <catch2/catch.hpp>
+#include "small_stack.hpp"
 
-#include <pthread.h>
+#include <catch2/catch.hpp>
 
 using gw::event_data;
 
@@ -65,29 +65,11 @@ TEST_CASE("only a single top-level user field of a well-formed payload counts", 
           std::optional<std::string>("18446744073709551615"));
 }
 
-namespace {
-
-// Runs f on a thread with a 256 KiB stack, as some container runtimes and musl
-// builds give threads: a reader that recursed per nesting level would overflow it.
-void on_small_stack(void (*f)()) {
-    pthread_attr_t attr;
-    REQUIRE(pthread_attr_init(&attr) == 0);
-    REQUIRE(pthread_attr_setstacksize(&attr, 256 * 1024) == 0);
-    pthread_t thread;
-    REQUIRE(pthread_create(&thread, &attr, [](void* fn) -> void* { return reinterpret_cast<void (*)()>(fn)(), nullptr; },
-                           reinterpret_cast<void*>(f)) == 0);
-    pthread_attr_destroy(&attr);
-    REQUIRE(pthread_join(thread, nullptr) == 0);
-}
-
-std::optional<std::string> deep_user, deep_closed_data, deep_open_data;
-
-}  // namespace
-
 TEST_CASE("a payload nested thousands of levels deep is read without recursion", "[payload]") {
     // 7,990 levels fit NOTIFY's 8000-byte payload limit; the recursive reader
     // overflowed a 256 KiB stack on it (SIGSEGV, the whole gateway gone).
-    on_small_stack([] {
+    std::optional<std::string> deep_user, deep_closed_data, deep_open_data;
+    gw::test::run_on_small_stack([&] {
         constexpr std::size_t depth = 7990;
         const std::string open = R"({"a":)" + std::string(depth, '[');
         const std::string closed = R"({"user":"5","a":)" + std::string(depth, '[') + std::string(depth, ']') + "}";
