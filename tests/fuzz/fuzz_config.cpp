@@ -91,11 +91,15 @@ void check(std::string_view input) {
     for (const auto& [name, value] : env) names.push_back(name);
     for (const auto& unknown : gw::unknown_env_names(names)) fuzz_check(unknown.rfind("SSE_GATEWAY_", 0) == 0);
 
-    // Each known variable alone, and as its flag.
+    // Known variables alone, and as their flags: eight per input (each costs two
+    // whole parses), starting at a place the input picks, so every one gets its turn.
     const auto unknown = gw::unknown_env_names(names);
-    for (const auto& [name, value] : env) {
-        if (name.rfind("SSE_GATEWAY_", 0) != 0 || std::find(unknown.begin(), unknown.end(), name) != unknown.end())
-            continue;
+    std::vector<std::pair<std::string, std::string>> known;
+    for (const auto& [name, value] : env)
+        if (name.rfind("SSE_GATEWAY_", 0) == 0 && std::find(unknown.begin(), unknown.end(), name) == unknown.end())
+            known.emplace_back(name, value);
+    for (std::size_t i = 0; i < std::min<std::size_t>(known.size(), 8); ++i) {
+        const auto& [name, value] = known[(input.size() + i) % known.size()];
         const auto flag = flag_of(name);
         const auto by_env = parse({}, {{name, value}}, name + ": ");
         const auto by_flag = parse({"--" + flag + "=" + value}, {}, {});
