@@ -14,7 +14,8 @@
 // same identities, then closed at the same point; a head the session accepts has one
 // reading of its body: chunked exactly when it carries Transfer-Encoding, else
 // Content-Length bytes, else none; an identity answer is either a user or a
-// reason, never both.
+// reason, never both, and is the answer of the first mode that names a user (a
+// proxy-header one only with the proxy's one secret header).
 #include "config.hpp"
 #include "fuzz_support.hpp"
 #include "http/request_head.hpp"
@@ -24,7 +25,9 @@
 
 #include <charconv>
 #include <cstring>
+#include <iterator>
 #include <memory>
+#include <optional>
 
 // This target is compiled with BOOST_ENABLE_ASSERT_HANDLER (CMakeLists.txt): every
 // Boost assertion aborts as usual, except one known false one. Boost 1.81's
@@ -52,22 +55,48 @@ using gw::fuzz::as_text;
 using web::request_body_limit;
 using web::request_header_limit;
 
+config gateway_config() {
+    config c;
+    c.auth_modes = {"proxy-header", "jwt", "rails-session"};
+    c.proxy_secret = "fuzz-proxy-secret";
+    c.jwt_secret = "fixture-hs256-secret-0123456789abcdef";
+    c.jwt_cookie = "jwt";
+    c.rails_secret_key_base =
+        "8f0c2b6c0c0f5e1b8a9d4c3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
+        "2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
+    c.rails_cookie = "_authy_demo_session";
+    c.cors_origins = {"https://app.example"};
+    return c;
+}
+
 const web::shared_state& state() {
-    static const config cfg = [] {
-        config c;
-        c.auth_modes = {"proxy-header", "jwt", "rails-session"};
-        c.proxy_secret = "fuzz-proxy-secret";
-        c.jwt_secret = "fixture-hs256-secret-0123456789abcdef";
-        c.jwt_cookie = "jwt";
-        c.rails_secret_key_base =
-            "8f0c2b6c0c0f5e1b8a9d4c3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a"
-            "2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c";
-        c.rails_cookie = "_authy_demo_session";
-        c.cors_origins = {"https://app.example"};
-        return c;
-    }();
+    static const config cfg = gateway_config();
     static const web::shared_state s(cfg);
     return s;
+}
+
+// The chain's answer from its modes one at a time: the first mode that names a
+// user names it, and no user is named when none does. A proxy-header answer must
+// come with the one secret header the proxy sends.
+void check_chain(const auth::auth_result& who, const auth::request_context& ctx) {
+    static const auto single = [](const char* mode) {
+        auto c = gateway_config();
+        c.auth_modes = {mode};
+        return auth::auth_chain(c);
+    };
+    static const auth::auth_chain modes[] = {single("proxy-header"), single("jwt"), single("rails-session")};
+    std::optional<std::string> first;
+    for (std::size_t i = 0; i < std::size(modes) && !first; ++i) {
+        const auto r = modes[i].authenticate(ctx);
+        if (r.what != auth::outcome::ok) continue;
+        first = r.user;
+        if (i == 0) {
+            const auto secret = ctx.headers.find("X-Gateway-Secret");
+            fuzz_check(ctx.headers.count("X-Gateway-Secret") == 1 && secret->value() == gateway_config().proxy_secret);
+        }
+    }
+    fuzz_check((who.what == auth::outcome::ok) == first.has_value());
+    if (first) fuzz_check(who.user == *first);
 }
 
 // What the session does with one connection, as text: compared across read sizes.
@@ -124,7 +153,9 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
         const auto& s = state();
         if (path == s.cfg.stream_path && req.method() == http::verb::get) {
             if (auto origin = req.find(http::field::origin); origin != req.end()) s.cors_allows(origin->value());
-            const auto who = s.auth.authenticate({req.base(), target, net::ip::make_address("127.0.0.1")});
+            const auth::request_context ctx{req.base(), target, net::ip::make_address("127.0.0.1")};
+            const auto who = s.auth.authenticate(ctx);
+            check_chain(who, ctx);
             fuzz_check(who.what == auth::outcome::ok ? !who.user.empty() && who.reason.empty()
                                                      : who.user.empty() && !who.reason.empty());
             transcript += who.reason + "\n";
