@@ -82,6 +82,8 @@ for name, text in plain.items():
     for mode in (1, 2, 3):
         write(d, f"{name}_mode{mode}", bytes([mode << 2]) + text.encode("latin-1"))
 write(d, "raw_iso8601", b"\x002100-01-01T00:00:00.123+05:30")
+# The data envelope that overflowed a 256 KiB stack while copied recursively (e6a0f08).
+write(d, "deep_data_envelope_2700", bytes([4]) + ('{"_rails":{"data":{"x":' + "[" * 2700 + "]" * 2700 + "}}}").encode())
 
 # payload_frame: byte 0 = flags (bit 0: "<event>\n<wrap>\n" follows; bits 1-7: seq).
 d = corpus("payload_frame")
