@@ -10,7 +10,10 @@
 // event_data()'s text with its line ends as the browser joins them (LF); that data
 // is a JSON object, and a wrapped plain payload comes back byte for byte. Two
 // frames back to back (a write that batches them) read as two events. In shared
-// mode, user_in_payload() agrees with a DOM reading of the same payload.
+// mode, user_in_payload() agrees with a DOM reading of the same payload, and the
+// channel namer's fast path for the default user pattern agrees with the regex.
+#include "channel_namer.hpp"
+#include "config.hpp"
 #include "event_stream_parser.hpp"
 #include "fuzz_support.hpp"
 #include "hub/event_framer.hpp"
@@ -60,8 +63,19 @@ std::optional<std::string> dom_user(std::string_view payload, std::string_view f
     return std::nullopt;
 }
 
+// Shared mode names the channel of every NOTIFY's user with channel_namer, whose
+// default pattern skips the regex engine: it must agree with the regex itself.
+void check_namer(std::string_view user) {
+    static const gw::channel_namer fast("user_{user}", gw::default_user_pattern);
+    static const gw::channel_namer slow("user_{user}", "^[0123456789]{1,20}$");  // the same, not recognised
+    const auto a = fast.name(user), b = slow.name(user);
+    fuzz_check(a.channel == b.channel && a.reason == b.reason);
+    if (a.ok()) fuzz_check(a.channel == "user_" + std::string(user));
+}
+
 void check_user(std::string_view payload, std::string_view field) {
     const auto sax = gw::user_in_payload(payload, field);
+    if (sax) check_namer(*sax);
     const auto dom = dom_user(payload, field);
     // The one known difference: RapidJSON's DOM stores -0 as the unsigned 0, its
     // SAX reader reports it as a signed int, which names nobody. Refusing is fine.
@@ -110,6 +124,7 @@ void check(std::uint8_t flags, std::string_view event, std::string_view wrap, st
     fuzz_check(twice.events[1].last_event_id == framer.boot_id() + "-" + std::to_string(seq + 1));
 
     check_user(payload, "user");
+    if (payload.size() <= 64) check_namer(payload);
     if (flags & 1) check_user(payload, wrap);
 }
 
