@@ -26,7 +26,7 @@ inline constexpr unsigned max_shards = 64;
 struct channel_record {
     std::string user;             // the user id the channel was made from (snapshot $1)
     replay_buffer replay;         // recent events, for Last-Event-ID
-    std::string last_payload;     // the payload of the last event sent on the channel
+    std::string last_payload;     // the last event sent on the channel: a NOTIFY, or a snapshot before any
     bool needs_catch_up = false;  // lost its LISTEN: compare with the snapshot once back
 };
 

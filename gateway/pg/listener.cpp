@@ -78,9 +78,14 @@ void listener::catch_up(std::string channel, std::optional<std::uint64_t> last_s
         // The snapshot carries the id of the newest event so far: every event up to
         // it is reflected in the state the query reads, so a reconnect with this id
         // can be answered from the replay buffer.
-        pool_->run(rec->user, [this, reply, at = seq_](bool ok, std::optional<std::string> value) {
+        pool_->run(rec->user, [this, channel, reply, at = seq_](bool ok, std::optional<std::string> value) {
             if (!ok || !value) return reply({});
             counters_.snapshots.inc();
+            // On a channel that has had no NOTIFY yet, the snapshot is the last state
+            // its streams were told: a catch-up after an outage compares with it, so
+            // an unchanged status is not sent again. A NOTIFY's payload is newer
+            // news than any snapshot, so it is never overwritten.
+            if (channel_record* r = set_.record(channel); r && r->last_payload.empty()) r->last_payload = *value;
             reply({{hooks_.frame(at, *value)}, false});
         });
     });
