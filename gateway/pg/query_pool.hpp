@@ -1,9 +1,10 @@
 #pragma once
 // A small pool of query connections for the snapshot statement ($1 = user id)
 // and the occasional monitoring read, separate from the LISTEN connection so a
-// slow or failing query never holds it up. Each connection runs one query at a time (PQsendQueryParams, non-blocking);
-// requests wait in a FIFO. A query that takes longer than the timeout costs its
-// connection (closed and re-opened): PQcancel would block the thread.
+// slow or failing query never holds it up. Each connection runs one query at a
+// time (PQsendQueryParams, non-blocking); requests wait in a FIFO. A query that
+// takes longer than the timeout costs its connection (closed and re-opened):
+// PQcancel would block the thread.
 // Connections are opened lazily and re-opened with backoff after a failure.
 //
 // Thread rule: runs on the listener's io_context; call only from that thread.

@@ -25,6 +25,16 @@ finish_tmp() { # rc
   exit "$1"
 }
 
+# The end every script's EXIT trap shares: the receiver coprocess ($RUN_PID), the
+# gateway ($server_pid), the PostgreSQL cluster ($pg_dir, when started), then
+# finish_tmp.
+finish_run() { # rc
+  if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
+  stop_pid "${server_pid:-}" TERM 15
+  [[ -n ${pg_dir:-} ]] && bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  finish_tmp "$1"
+}
+
 json_field() { # json, field -> number/string value (flat keys only)
   /usr/bin/python3 -c 'import json, sys
 v = json.loads(sys.argv[1]).get(sys.argv[2])

@@ -161,10 +161,7 @@ pg_dir=$tmp/pg
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
-  stop_pid "$server_pid" TERM 15
-  bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  finish_tmp "$rc"
+  finish_run "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

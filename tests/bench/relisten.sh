@@ -105,10 +105,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pid "$poller_pid" TERM 2
-  if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
-  stop_pid "$server_pid" TERM 15
-  [[ -n $pg_dir ]] && bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  finish_tmp "$rc"
+  finish_run "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

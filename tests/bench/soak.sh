@@ -134,10 +134,7 @@ cleanup() {
   stop_pid "$sampler_pid" TERM 2
   [[ -n $churn_w ]] && exec {churn_w}>&- 2>/dev/null
   stop_pid "$churn_pid" TERM 5
-  if [[ -n ${RUN_PID:-} ]]; then stop_pid "$RUN_PID" TERM 5; fi
-  stop_pid "$server_pid" TERM 15
-  [[ -n $pg_dir ]] && bash "$root/scripts/tmp-postgres.sh" stop "$pg_dir" >/dev/null 2>&1 || true
-  finish_tmp "$rc"
+  finish_run "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
