@@ -4,7 +4,7 @@
 
 namespace gw::app {
 
-std::string metrics_page(const config& cfg, const web::shared_state& state, const pg::listener& listener,
+std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router, const pg::listener& listener,
                          const std::vector<std::unique_ptr<hub::shard>>& shards) {
     metrics::exposition m;
     std::int64_t streams = 0;
@@ -19,6 +19,7 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     }
     const auto slow = closes[hub::shard::counters::close_index("slow_consumer")];
     const auto& pg = listener.stats();
+    const auto& hub = router.stats();
     metrics::histogram::snapshot latency;
     for (const auto& s : shards) s->stats().notify_to_write.merge_into(latency);
     m.histogram("notify_to_write_seconds", "From reading a NOTIFY to queueing it on its streams' sockets.", latency);
@@ -35,7 +36,7 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.gauge("channels_listened", "Channels the LISTEN connection listens on.", pg.channels.value());
     m.counter("notifications_total", "NOTIFY messages received.", pg.notifications.value());
     m.counter("notifications_unrouted_total", "NOTIFY messages for channels no stream wanted any more.",
-              pg.unrouted.value());
+              hub.unrouted.value());
     m.counter("events_written_total", "Events queued to live streams.", written);
     m.counter("slow_consumer_closes_total", "Streams closed for exceeding their output queue.", slow);
     m.header("stream_closes_total", "counter", "Streams closed, by reason.");
@@ -44,11 +45,11 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.gauge("pg_connected", "1 while the LISTEN connection is up.", pg.up.value());
     m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.", pg.reconnects.value());
     m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.", pg.failures.value());
-    m.counter("replays_total", "Reconnects answered from the replay buffer (Last-Event-ID).", pg.replays.value());
+    m.counter("replays_total", "Reconnects answered from the replay buffer (Last-Event-ID).", hub.replays.value());
     m.counter("snapshots_total", "Snapshot events sent (on subscribe, or catching a channel up).",
-              pg.snapshots.value());
+              hub.snapshots.value());
     m.counter("catch_ups_total", "Channels compared with the snapshot after the LISTEN connection came back.",
-              pg.catch_ups.value());
+              hub.catch_ups.value());
     if (const auto* q = listener.snapshot_stats()) {
         m.counter("snapshot_queries_total", "Snapshot queries answered.", q->queries.value());
         m.counter("snapshot_failures_total", "Snapshot queries that failed or timed out.", q->failures.value());
@@ -76,6 +77,7 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
             if ((key.first == "401" || key.first == "403") == auth)
                 m.sample(name, "reason", key.second, static_cast<double>(n));
     }
+    state.auth.write_metrics(m);
     return m.text();
 }
 

@@ -1,9 +1,10 @@
 #pragma once
-// The /metrics page: sums the shards' and the listener's counters into the
+// The /metrics page: sums the shards', the router's and the listener's counters into the
 // Prometheus text exposition. Thread rule: any thread (reads relaxed atomics and
 // the mutex-guarded refusal counts only).
 #include "config.hpp"
 #include "http/shared_state.hpp"
+#include "hub/router.hpp"
 #include "hub/shard.hpp"
 #include "pg/listener.hpp"
 
@@ -13,7 +14,8 @@
 
 namespace gw::app {
 
-std::string metrics_page(const config& cfg, const web::shared_state& state, const pg::listener& listener,
+std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router,
+                         const pg::listener& listener,
                          const std::vector<std::unique_ptr<hub::shard>>& shards);
 
 }  // namespace gw::app

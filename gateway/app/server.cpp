@@ -22,49 +22,39 @@ constexpr auto drain_poll = std::chrono::milliseconds(25);
 server::server(config cfg)
     : cfg_(std::move(cfg)),
       state_(cfg_),
-      framer_(cfg_.event_name, cfg_.wrap_field),
       acceptor_(main_ioc_),
       signals_(main_ioc_, SIGINT, SIGTERM),
       accept_retry_(main_ioc_),
       drain_timer_(main_ioc_) {
-    if (cfg_.threads > pg::max_shards) throw config_error("--threads: at most " + std::to_string(pg::max_shards));
+    if (cfg_.threads > hub::max_shards) throw config_error("--threads: at most " + std::to_string(hub::max_shards));
+    for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i));
 
-    pg::listener::hooks hooks;
-    hooks.frame = [this](std::uint64_t seq, std::string_view payload) { return framer_.frame(seq, payload); };
-    hooks.deliver = [this](unsigned s, std::vector<pg::delivery> batch) { shards_[s]->post_deliver(std::move(batch)); };
-    hooks.announce = [this](unsigned s, std::vector<pg::listen_set::announcement> live) {
-        shards_[s]->post_announce(std::move(live));
-    };
-    hooks.down = [this] {
-        for (auto& s : shards_) s->post_down();
-    };
     pg::listener::settings ls;
     ls.conninfo = cfg_.database_url;
     ls.snapshot_sql = cfg_.snapshot_sql;
     ls.snapshot_pool = cfg_.snapshot_pool;
     ls.snapshot_timeout = cfg_.snapshot_timeout;
-    ls.replay_size = cfg_.replay_size;
-    ls.replay_age = cfg_.replay_age;
-    if (cfg_.channel_mode == "shared") ls.shared_channel = cfg_.shared_channel;
-    ls.broadcast_channel = cfg_.broadcast_channel;
-    ls.shards = cfg_.threads;
     ls.ping_interval = cfg_.db_ping;
     ls.queue_usage_interval = cfg_.queue_usage_interval;
-    hooks.route_shared = [this](std::string_view payload) -> std::optional<std::string> {
-        auto user = user_in_payload(payload, cfg_.shared_user_field);
-        if (!user) return std::nullopt;
-        auto named = state_.namer.name(*user);
-        if (!named.ok()) return std::nullopt;
-        return std::move(named.channel);
-    };
-    for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i));
-    // The listener lives on shard 0's loop: events for shard 0's streams need no
-    // thread hop at all, and with --threads 1 nothing does.
-    listener_ = std::make_unique<pg::listener>(shards_[0]->context(), std::move(ls), std::move(hooks));
-    for (auto& s : shards_) s->attach(*listener_);
-    state_.boot_id = framer_.boot_id();
+    hub::router::settings rs;
+    rs.event_name = cfg_.event_name;
+    rs.wrap_field = cfg_.wrap_field;
+    rs.replay_size = cfg_.replay_size;
+    rs.replay_age = cfg_.replay_age;
+    if (cfg_.channel_mode == "shared") rs.shared_channel = cfg_.shared_channel;
+    rs.shared_user_field = cfg_.shared_user_field;
+    rs.broadcast_channel = cfg_.broadcast_channel;
+    std::vector<hub::shard*> shards;
+    for (auto& s : shards_) shards.push_back(s.get());
+    // The router and its input live on shard 0's loop: events for shard 0's
+    // streams need no thread hop at all, and with --threads 1 nothing does.
+    listener_ = std::make_unique<pg::listener>(shards_[0]->context(), std::move(ls));
+    router_ = std::make_unique<hub::router>(shards_[0]->context(), *listener_, std::move(rs), state_.namer,
+                                            std::move(shards));
+    for (auto& s : shards_) s->attach(*router_);
+    state_.boot_id = router_->boot_id();
 
-    state_.ready = [this] { return listener_->ready(); };
+    state_.ready = [this] { return router_->ready(); };
     state_.metrics_text = [this] { return render_metrics(); };
 
     auto address = net::ip::make_address(cfg_.listen_host);
@@ -88,17 +78,19 @@ int server::run() {
         .num("threads", static_cast<std::int64_t>(cfg_.threads))
         .str("stream_path", cfg_.stream_path)
         .str("channel_template", cfg_.channel_template)
-        .str("boot_id", framer_.boot_id());
-    if (cfg_.proxy_secret.empty() && cfg_.allow_insecure_proxy_header)
+        .str("boot_id", router_->boot_id());
+    if (cfg_.proxy_secret.empty() && cfg_.proxy_secret_file.empty() && cfg_.allow_insecure_proxy_header)
         log::warn("proxy-header mode trusts the user header without a secret: development only");
 
     for (auto& s : shards_) guards_.emplace_back(net::make_work_guard(s->context()));
     for (auto& s : shards_) threads_.emplace_back([&ioc = s->context()] { ioc.run(); });
 
-    listener_->start();
+    router_->start();
     signals_.async_wait([this](error_code ec, int sig) {
         if (!ec) begin_shutdown(sig);
     });
+    // SIGHUP reloads the credential files from here on; a JWKS URL is fetched.
+    state_.auth.start();
     do_accept();
     main_ioc_.run();
 
@@ -174,18 +166,18 @@ void server::watch_drain() {
 
 void server::finish_shutdown() {
     signals_.cancel();
-    listener_->stop();
+    router_->stop();
     for (auto& g : guards_) g.reset();
     // Every connection is closed; what remains on the shard loops are drain timers
     // of streams already gone, so stopping them loses nothing. Posted behind the
-    // listener's stop on shard 0's loop, so that runs first.
+    // router's stop (and so the listener's) on shard 0's loop, so that runs first.
     net::post(shards_[0]->context(), [this] {
         for (auto& s : shards_) s->context().stop();
     });
 }
 
 std::string server::render_metrics() const {
-    return metrics_page(cfg_, state_, *listener_, shards_);
+    return metrics_page(cfg_, state_, *router_, *listener_, shards_);
 }
 
 }  // namespace gw::app

@@ -1,14 +1,13 @@
 #pragma once
-// The process: N shard threads (shard 0's also runs the PostgreSQL listener), and
-// the main thread, which
-// accepts connections (handing each socket to a shard in turn), handles signals
+// The process: N shard threads (shard 0's also runs the hub's router and the
+// PostgreSQL listener that feeds it), and the main thread, which accepts connections (handing each socket to a shard in turn), handles signals
 // and runs the shutdown: not ready -> stop accepting -> close streams spread
 // over the drain period -> stop the listener -> stop the loops.
 //
 // Thread rule: construct and run() on the main thread; everything else is posted.
 #include "config.hpp"
 #include "http/shared_state.hpp"
-#include "hub/event_framer.hpp"
+#include "hub/router.hpp"
 #include "hub/shard.hpp"
 #include "net.hpp"
 #include "pg/listener.hpp"
@@ -43,11 +42,11 @@ private:
     net::io_context main_ioc_{1};
     // Declared before the shards: their pending handlers may still reference these.
     web::shared_state state_;
-    hub::event_framer framer_;
     std::vector<std::unique_ptr<hub::shard>> shards_;
-    // Declared after the shards, so destroyed first: its timers and sockets live on
-    // shard 0's io_context, which must outlive them.
+    // Declared after the shards, so destroyed first: their timers and sockets live
+    // on shard 0's io_context, which must outlive them. The router uses the listener.
     std::unique_ptr<pg::listener> listener_;
+    std::unique_ptr<hub::router> router_;
 
     tcp::acceptor acceptor_;
     net::signal_set signals_;

@@ -40,9 +40,9 @@ struct shared_state {
     bool cors_allows(std::string_view origin) const;
 
     // Server-wide probes, set by the server.
-    std::function<bool()> ready;  // the listener's part: every needed channel listened
+    std::function<bool()> ready;  // the hub's part: every needed channel listened
 
-    // What /readyz and the ready gauge say: the listener is ready, the gateway is
+    // What /readyz and the ready gauge say: the hub is ready, the gateway is
     // not draining, and it is not full (past --max-connections a stream is refused,
     // so a load balancer should send new ones elsewhere).
     bool accepting_streams() const;

@@ -68,12 +68,12 @@ void stream_session::go_live() {
     // The channel is listened from here on: what the browser missed comes from the
     // replay buffer or the snapshot, and events arriving meanwhile wait behind it.
     catching_up_ = true;
-    shard_.catch_up(shared_from_this(), last_seq_, [](hub::subscriber& s, pg::catch_up_reply r) {
+    shard_.catch_up(shared_from_this(), last_seq_, [](hub::subscriber& s, hub::catch_up_reply r) {
         static_cast<stream_session&>(s).on_catch_up(std::move(r));
     });
 }
 
-void stream_session::on_catch_up(pg::catch_up_reply reply) {
+void stream_session::on_catch_up(hub::catch_up_reply reply) {
     if (closed_ || !catching_up_) return;
     catching_up_ = false;
     auto held = std::move(held_);

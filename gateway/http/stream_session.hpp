@@ -53,7 +53,7 @@ public:
 private:
     using frame_ptr = std::shared_ptr<const std::string>;
 
-    void on_catch_up(pg::catch_up_reply reply);
+    void on_catch_up(hub::catch_up_reply reply);
     void enqueue(const frame_ptr& f);
     void do_write();
     void on_write(error_code ec, std::size_t n);

@@ -1,5 +1,7 @@
 #include "hub/shard.hpp"
 
+#include "hub/router.hpp"
+
 namespace gw::hub {
 
 namespace {
@@ -64,7 +66,7 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     e.subs.push_back(s);
     if (fresh) {
         e.seq = ++next_seq_;
-        listener_->add(it->first, s->user(), index_, e.seq);
+        router_->add(it->first, s->user(), index_, e.seq);
     } else if (e.live) {
         // Posted, not called: the subscriber is still inside its own start-up.
         net::post(ioc_, [w = std::weak_ptr<subscriber>(s)] {
@@ -74,9 +76,9 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
 }
 
 void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
-                     std::function<void(subscriber&, pg::catch_up_reply)> done) {
-    listener_->catch_up(s->channel(), last_seq,
-                        [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](pg::catch_up_reply r) {
+                     std::function<void(subscriber&, catch_up_reply)> done) {
+    router_->catch_up(s->channel(), last_seq,
+                        [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](catch_up_reply r) {
                             net::post(ioc_, [w, done, r = std::move(r)]() mutable {
                                 if (auto p = w.lock()) done(*p, std::move(r));
                             });
@@ -88,7 +90,7 @@ void shard::unsubscribe(const subscriber& s) {
     if (it == channels_.end()) return;
     std::erase_if(it->second.subs, [&](const auto& w) { return same(w, s); });
     if (!it->second.subs.empty()) return;
-    listener_->remove(it->first, index_);
+    router_->remove(it->first, index_);
     channels_.erase(it);
 }
 
@@ -102,36 +104,38 @@ void shard::untrack(std::uint64_t id) {
     tracked_.erase(id);
 }
 
-void shard::post_deliver(std::vector<pg::delivery> batch) {
-    net::post(ioc_, [this, batch = std::move(batch)] {
-        for (const auto& d : batch) {
-            if (d.channel.empty()) {
-                broadcast(d.frame);
-                continue;
-            }
-            auto it = channels_.find(d.channel);
-            if (it == channels_.end()) continue;
-            // send() may close a slow stream, which edits the list (and drops the
-            // entry with its last stream): one stream is held first, several are
-            // copied out first.
-            if (it->second.subs.size() == 1) {
-                if (auto s = it->second.subs.front().lock()) s->send(d.frame);
-            } else {
-                auto subs = it->second.subs;
-                for (const auto& w : subs)
-                    if (auto s = w.lock()) s->send(d.frame);
-            }
-            counters_.notify_to_write.observe(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - d.received).count());
-        }
-    });
+void shard::post_deliver(std::vector<delivery> batch) {
+    net::post(ioc_, [this, batch = std::move(batch)] { deliver(batch); });
 }
 
-void shard::broadcast(const pg::frame_ptr& frame) {
+void shard::deliver(const std::vector<delivery>& batch) {
+    for (const auto& d : batch) {
+        if (d.channel.empty()) {
+            broadcast(d.frame);
+            continue;
+        }
+        auto it = channels_.find(d.channel);
+        if (it == channels_.end()) continue;
+        // send() may close a slow stream, which edits the list (and drops the
+        // entry with its last stream): one stream is held first, several are
+        // copied out first.
+        if (it->second.subs.size() == 1) {
+            if (auto s = it->second.subs.front().lock()) s->send(d.frame);
+        } else {
+            auto subs = it->second.subs;
+            for (const auto& w : subs)
+                if (auto s = w.lock()) s->send(d.frame);
+        }
+        counters_.notify_to_write.observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - d.received).count());
+    }
+}
+
+void shard::broadcast(const frame_ptr& frame) {
     for (const auto& s : all_subscribers()) s->send(frame);
 }
 
-void shard::post_announce(std::vector<pg::listen_set::announcement> live) {
+void shard::post_announce(std::vector<announcement> live) {
     net::post(ioc_, [this, live = std::move(live)] {
         for (const auto& a : live) {
             auto it = channels_.find(a.channel);

@@ -1,19 +1,20 @@
 #pragma once
 // A shard is one event-loop thread's world: its io_context, its sessions and its
-// channel -> streams map. No locks: the listener and the server talk to a shard
-// only by posting onto its context, and a shard talks to the listener the same way.
+// channel -> streams map. No locks: the router and the server talk to a shard
+// only by posting onto its context, and a shard talks to the router the same way
+// (the one exception: the router delivers directly to the shard whose thread it
+// shares).
 //
-// A channel entry is live once the listener confirms the shard's latest request
+// A channel entry is live once the router confirms the shard's latest request
 // for it (matched by sequence number); its streams start then. The entry (and the
 // shard's interest in the LISTEN) goes away with its last stream.
 //
 // Thread rule: methods without "post_" are called only on the shard's thread;
 // post_* may be called from any thread.
+#include "hub/events.hpp"
 #include "hub/subscriber.hpp"
 #include "metrics.hpp"
 #include "net.hpp"
-#include "pg/listen_set.hpp"
-#include "pg/listener.hpp"
 
 #include <algorithm>
 #include <array>
@@ -29,6 +30,8 @@
 #include <vector>
 
 namespace gw::hub {
+
+class router;
 
 // Anything the shard must be able to close at shutdown (HTTP sessions, streams).
 class closable {
@@ -62,9 +65,9 @@ public:
     };
 
     // Starts the shard's tick (every 10 ms, a hundredth of the streams each) on its context. attach() the
-    // listener before the context runs.
+    // router before the context runs.
     explicit shard(unsigned index);
-    void attach(pg::listener& listener) { listener_ = &listener; }
+    void attach(router& r) { router_ = &r; }
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
 
@@ -78,17 +81,19 @@ public:
     // one per shard, since its sessions' reads complete one at a time.
     net::mutable_buffer scratch() { return net::buffer(scratch_); }
     void subscribe(const std::shared_ptr<subscriber>& s);
-    // Ask the listener how a stream that just went live catches up; `done` runs
+    // Ask the router how a stream that just went live catches up; `done` runs
     // on this shard's thread, unless the stream is gone by then.
     void catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
-                  std::function<void(subscriber&, pg::catch_up_reply)> done);
+                  std::function<void(subscriber&, catch_up_reply)> done);
+    // Hand each event to its channel's streams (the batch is left as it was).
+    void deliver(const std::vector<delivery>& batch);
     void unsubscribe(const subscriber& s);
     std::uint64_t track(std::weak_ptr<closable> c);
     void untrack(std::uint64_t id);
 
     // Any thread.
-    void post_deliver(std::vector<pg::delivery> batch);
-    void post_announce(std::vector<pg::listen_set::announcement> live);
+    void post_deliver(std::vector<delivery> batch);
+    void post_announce(std::vector<announcement> live);
     void post_down();
     // Close every tracked session, spread uniformly over `spread`.
     void post_drain(std::chrono::milliseconds spread);
@@ -96,7 +101,7 @@ public:
     void post_close_all();
 
 private:
-    void broadcast(const pg::frame_ptr& frame);
+    void broadcast(const frame_ptr& frame);
     void do_tick();
     std::vector<std::shared_ptr<subscriber>> all_subscribers() const;
 
@@ -107,7 +112,7 @@ private:
     };
 
     unsigned index_;
-    pg::listener* listener_ = nullptr;
+    router* router_ = nullptr;
     net::io_context ioc_{1};
     counters counters_;
     std::unordered_map<std::string, channel_entry> channels_;

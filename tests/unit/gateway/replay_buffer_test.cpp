@@ -1,8 +1,8 @@
-#include "pg/replay_buffer.hpp"
+#include "hub/replay_buffer.hpp"
 
 #include <catch2/catch.hpp>
 
-using gw::pg::replay_buffer;
+using gw::hub::replay_buffer;
 using namespace std::chrono_literals;
 
 namespace {

@@ -4,7 +4,7 @@
 // channel's current LISTEN took effect) was pushed, and it remembers the newest
 // sequence number it had to evict, so "everything after S" is answerable exactly
 // when S is past both. Bounded by count and by age.
-// Thread rule: call only from the listener's thread.
+// Thread rule: call only from the router's thread.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace gw::pg {
+namespace gw::hub {
 
 class replay_buffer {
 public:
@@ -45,4 +45,4 @@ private:
     std::uint64_t evicted_upto_ = 0;
 };
 
-}  // namespace gw::pg
+}  // namespace gw::hub

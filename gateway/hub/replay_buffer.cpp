@@ -1,6 +1,6 @@
-#include "pg/replay_buffer.hpp"
+#include "hub/replay_buffer.hpp"
 
-namespace gw::pg {
+namespace gw::hub {
 
 void replay_buffer::restart(std::uint64_t floor) {
     events_.clear();
@@ -42,4 +42,4 @@ std::optional<std::vector<replay_buffer::frame_ptr>> replay_buffer::after(std::u
     return out;
 }
 
-}  // namespace gw::pg
+}  // namespace gw::hub

@@ -1,0 +1,110 @@
+#pragma once
+// Which shards want which channel, and what the hub keeps per channel, free of
+// I/O. A shard's interest carries the sequence number of its request; once the
+// input reports the channel listened, the table hands out (shard, seq) pairs to
+// announce, so a shard never takes a stale confirmation for a newer request.
+//
+// The table says when a channel must be listened or unlistened; the input (see
+// event_input.hpp) does it and reports back through listened()/unlistened(). An
+// entry outlives its last interest until its UNLISTEN took effect, so a stream
+// that comes back quickly still finds its replay buffer.
+//
+// Shared-channel mode (carry_on): the per-user channels are not LISTENed at all;
+// one bearer channel carries every user's events (the user id is in the payload)
+// and each per-user entry counts as listened exactly while the bearer is. Pinned
+// channels (the bearer, a broadcast channel) are wanted whether or not any shard is.
+//
+// Thread rule: call only from the router's thread.
+#include "hub/events.hpp"
+#include "hub/replay_buffer.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace gw::hub {
+
+// What the hub keeps per wanted channel besides the interests.
+struct channel_record {
+    std::string user;             // the user id the channel was made from (snapshot $1)
+    replay_buffer replay;         // recent events, for Last-Event-ID
+    std::string last_payload;     // the last event sent on the channel: a NOTIFY, or a snapshot before any
+    bool needs_catch_up = false;  // lost its LISTEN: compare with the snapshot once back
+};
+
+class channel_table {
+public:
+    struct update {
+        std::vector<announcement> announce;
+        std::vector<std::string> catch_up;  // listened again after a loss
+    };
+
+    // A shard gained its first stream on the channel. True: the input must be
+    // asked to listen (and its answer passed to listened()); false: the channel is
+    // carried by the bearer and announced by carried() / listened(bearer).
+    bool add(const std::string& channel, const std::string& user, unsigned shard, std::uint64_t seq);
+    // A shard lost its last stream on the channel. True: the input must unlisten it.
+    bool remove(const std::string& channel, unsigned shard);
+    // Keep the channel listened whether or not any shard wants it.
+    void pin(const std::string& channel);
+    // Shared-channel mode: `bearer` (pinned) carries every other channel.
+    void carry_on(const std::string& bearer);
+    const std::string& bearer() const { return bearer_; }
+
+    // The input listens on the channel (a carried channel: its bearer does). `seq_now`
+    // is the newest event sequence number: a channel listened from now on restarts
+    // its replay there. Announces every interest not yet announced.
+    update listened(const std::string& channel, std::uint64_t seq_now);
+    // A carried channel just added: announced at once while its bearer is listened.
+    update carried(const std::string& channel, std::uint64_t seq_now);
+    // The input's UNLISTEN took effect.
+    void unlistened(const std::string& channel);
+    // The connection was lost: nothing is listened; every interest is announced
+    // again once its channel is back, and channels that were listened catch up.
+    void down();
+
+    // The channel's record while anyone wants it or it is listened; else null.
+    channel_record* record(const std::string& channel);
+
+    // The record and which shards get the channel's events (bit i = shard i; 0
+    // while not listened), in one lookup for the per-event path.
+    struct route {
+        channel_record* record = nullptr;
+        std::uint64_t shards = 0;
+    };
+    route find_route(std::string_view channel);
+
+    std::size_t size() const { return entries_.size(); }
+
+private:
+    struct interest {
+        unsigned shard;
+        std::uint64_t seq;  // the shard's latest request
+        bool announced;     // the shard has been told the channel is listened
+    };
+    struct entry {
+        std::uint64_t shards = 0;  // bit i = shard i has interest; mirrors interests
+        bool listened = false;
+        bool pinned = false;  // wanted whether or not a shard is
+        std::vector<interest> interests;
+        channel_record record;
+    };
+    // Looked up by string_view on the per-event path: no string is built per event.
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+
+    bool is_carried(const entry& e) const { return !bearer_.empty() && !e.pinned; }
+    static bool wanted(const entry& e) { return e.shards != 0 || e.pinned; }
+    bool bearer_listened() const;
+    void mark_listened(const std::string& channel, entry& e, std::uint64_t seq_now, update& out);
+
+    std::unordered_map<std::string, entry, name_hash, std::equal_to<>> entries_;
+    std::string bearer_;
+};
+
+}  // namespace gw::hub

@@ -1,0 +1,104 @@
+#pragma once
+// The hub's event path: what turns notifications from the input into events on
+// streams. Each notification gets a sequence number (the event id), is framed
+// once, kept in its channel's replay buffer and handed to the shards whose
+// streams want it. Shared-mode payloads are routed to their user's channel by
+// the user id inside; a broadcast channel reaches every stream. The router also
+// decides which channels the input listens on (from the shards' interests), runs
+// the snapshot catch-up when the input comes back after a loss, and answers a
+// stream that goes live with a replay or a snapshot.
+//
+// Thread rule: runs on the input's io_context (shard 0's: its streams get events
+// with no thread hop). add/remove/catch_up may be called from any thread: they
+// post onto it. The receiver methods are the input's, on that thread.
+#include "channel_namer.hpp"
+#include "hub/channel_table.hpp"
+#include "hub/event_framer.hpp"
+#include "hub/event_input.hpp"
+#include "hub/events.hpp"
+#include "metrics.hpp"
+#include "net.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace gw::hub {
+
+class shard;
+
+class router final : public event_input::receiver {
+public:
+    struct settings {
+        std::string event_name;         // the SSE "event:" field
+        std::string wrap_field;         // non-empty: the payload is wrapped in {"<field>": ...}
+        std::size_t replay_size = 64;
+        std::chrono::seconds replay_age{300};
+        std::string shared_channel;     // non-empty: shared-channel mode, user id in the payload
+        std::string shared_user_field;  // the payload field that names the user (shared mode)
+        std::string broadcast_channel;  // non-empty: events here reach every stream
+    };
+
+    struct counters {
+        metrics::counter unrouted;   // notifications for channels nobody wants any more
+        metrics::counter replays;    // Last-Event-ID requests answered from the buffer
+        metrics::counter snapshots;  // snapshot events sent (per stream or per channel)
+        metrics::counter catch_ups;  // channels compared with the snapshot after a loss
+    };
+
+    // `shards` outlive the router; the one whose context is `ioc` gets its events directly.
+    router(net::io_context& ioc, event_input& input, settings s, const channel_namer& namer,
+           std::vector<shard*> shards);
+    router(const router&) = delete;
+    router& operator=(const router&) = delete;
+
+    void start();
+    void stop();
+
+    // Any thread.
+    // A shard gained its first / lost its last stream on the channel.
+    void add(std::string channel, std::string user, unsigned shard, std::uint64_t seq);
+    void remove(std::string channel, unsigned shard);
+    // A stream just went live: replay after `last_seq` if provable, else run the
+    // snapshot; `reply` is called exactly once, on the router's thread.
+    void catch_up(std::string channel, std::optional<std::uint64_t> last_seq,
+                  std::function<void(catch_up_reply)> reply);
+    // The hub is ready exactly when its input has done every LISTEN asked of it.
+    bool ready() const { return input_.settled(); }
+    const counters& stats() const { return counters_; }
+    const std::string& boot_id() const { return framer_.boot_id(); }
+
+    // event_input::receiver
+    void on_notifications(std::span<const notification> batch) override;
+    void on_listen_changes(std::span<const listen_change> changes) override;
+    void on_down() override;
+
+private:
+    void publish(std::string_view channel, std::string_view payload, std::chrono::steady_clock::time_point at);
+    void publish_broadcast(std::string_view payload, std::chrono::steady_clock::time_point at);
+    void flush_deliveries();
+    void announce(channel_table::update u);
+    void catch_up_channel(const std::string& channel, unsigned attempt);
+    std::optional<std::string> shared_route(std::string_view payload) const;
+
+    net::io_context& ioc_;
+    event_input& input_;
+    settings settings_;
+    const channel_namer& namer_;
+    std::vector<shard*> shards_;
+    event_framer framer_;
+    channel_table table_;
+    counters counters_;
+    std::uint64_t seq_ = 0;  // the newest event sequence number handed out
+    bool stopped_ = false;
+    // One notification batch's deliveries, by shard index (the own shard's vector
+    // is delivered in place and keeps its capacity; the others are moved away).
+    std::vector<std::vector<delivery>> per_shard_;
+};
+
+}  // namespace gw::hub
