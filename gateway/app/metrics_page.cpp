@@ -9,15 +9,14 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     metrics::exposition m;
     std::int64_t streams = 0;
     std::uint64_t written = 0, opened = 0;
-    const auto& reasons = hub::shard::counters::close_reasons;
-    std::array<std::uint64_t, reasons.size()> closes{};
+    std::array<std::uint64_t, hub::close_reason_count> closes{};
     for (const auto& s : shards) {
         streams += s->stats().streams.value();
         written += s->stats().events_written.value();
         opened += s->stats().streams_opened.value();
-        for (std::size_t i = 0; i < reasons.size(); ++i) closes[i] += s->stats().closes[i].value();
+        for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += s->stats().closes[i].value();
     }
-    const auto slow = closes[hub::shard::counters::close_index("slow_consumer")];
+    const auto slow = closes[hub::index_of(hub::close_reason::slow_consumer)];
     const auto& pg = listener.stats();
     const auto& hub = router.stats();
     metrics::histogram::snapshot latency;
@@ -40,8 +39,9 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.counter("events_written_total", "Events queued to live streams.", written);
     m.counter("slow_consumer_closes_total", "Streams closed for exceeding their output queue.", slow);
     m.header("stream_closes_total", "counter", "Streams closed, by reason.");
-    for (std::size_t i = 0; i < reasons.size(); ++i)
-        m.sample("stream_closes_total", "reason", reasons[i], static_cast<double>(closes[i]));
+    for (std::size_t i = 0; i < closes.size(); ++i)
+        m.sample("stream_closes_total", "reason", hub::to_string(static_cast<hub::close_reason>(i)),
+                 static_cast<double>(closes[i]));
     m.gauge("pg_connected", "1 while the LISTEN connection is up.", pg.up.value());
     m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.", pg.reconnects.value());
     m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.", pg.failures.value());
@@ -77,7 +77,6 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
             if ((key.first == "401" || key.first == "403") == auth)
                 m.sample(name, "reason", key.second, static_cast<double>(n));
     }
-    state.auth.write_metrics(m);
     return m.text();
 }
 

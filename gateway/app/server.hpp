@@ -1,6 +1,7 @@
 #pragma once
 // The process: N shard threads (shard 0's also runs the hub's router and the
-// PostgreSQL listener that feeds it), and the main thread, which accepts connections (handing each socket to a shard in turn), handles signals
+// PostgreSQL listener that feeds it), and the main thread, which accepts
+// connections (handing each socket to a shard in turn), handles signals
 // and runs the shutdown: not ready -> stop accepting -> close streams spread
 // over the drain period -> stop the listener -> stop the loops.
 //

@@ -1,6 +1,7 @@
 #include "http/http_session.hpp"
 
 #include "http/request_head.hpp"
+#include "http/responses.hpp"
 #include "http/stream_session.hpp"
 #include "log.hpp"
 #include "payload_rule.hpp"
@@ -10,10 +11,6 @@
 namespace gw::web {
 
 namespace {
-
-// Sent with 503 and 429: the browser's EventSource ignores it (it reconnects
-// after its retry: time), but proxies, load balancers and scripts honour it.
-constexpr std::string_view retry_after_seconds = "5";
 
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
@@ -63,7 +60,7 @@ void http_session::refuse_over_capacity() {
     refuse(http::status::service_unavailable, "over_capacity", "too many connections; retry later", false);
 }
 
-void http_session::close(std::string_view) {
+void http_session::close(hub::close_reason) {
     if (closed_) return;
     // Cancelling the pending read ends the session through its handler.
     error_code ignored;
@@ -189,8 +186,7 @@ void http_session::handle_preflight(const request& req) {
         state_.count_refusal("cors", "cors_origin");
         return refuse(http::status::forbidden, "forbidden_origin", "origin not allowed", req.keep_alive());
     }
-    res_ = std::make_shared<response>(http::status::no_content, 11);
-    res_->set(http::field::server, "sse-gateway");
+    res_ = std::make_shared<response>(plain_response(http::status::no_content, {}, {}));
     res_->set(http::field::access_control_allow_methods, "GET, OPTIONS");
     res_->set(http::field::access_control_allow_headers, "Authorization, Last-Event-ID, Cache-Control");
     res_->set(http::field::access_control_max_age, "600");
@@ -198,29 +194,17 @@ void http_session::handle_preflight(const request& req) {
 }
 
 void http_session::refuse(http::status status, std::string_view code, std::string_view message, bool keep_alive) {
-    reply(status, error_body(code, message), "application/json", keep_alive);
+    res_ = std::make_shared<response>(error_response(status, code, message, allow_));
+    send(keep_alive);
 }
 
 void http_session::reply(http::status status, std::string body, std::string_view content_type, bool keep_alive) {
-    res_ = std::make_shared<response>(status, 11);
-    res_->set(http::field::server, "sse-gateway");
-    res_->set(http::field::content_type, content_type);
-    res_->set(http::field::cache_control, "no-store");
-    if (status == http::status::method_not_allowed)
-        res_->set(http::field::allow, allow_);
-    if (status == http::status::service_unavailable || status == http::status::too_many_requests)
-        res_->set(http::field::retry_after, retry_after_seconds);
-    res_->body() = std::move(body);
+    res_ = std::make_shared<response>(plain_response(status, std::move(body), content_type));
     send(keep_alive);
 }
 
 void http_session::send(bool keep_alive) {
-    if (!cors_origin_.empty()) {
-        // The browser may read refusals too (and tell a 401 from a network error).
-        res_->set(http::field::access_control_allow_origin, cors_origin_);
-        res_->set(http::field::access_control_allow_credentials, "true");
-        res_->set(http::field::vary, "Origin");
-    }
+    if (!cors_origin_.empty()) allow_origin(*res_, cors_origin_);
     res_->keep_alive(keep_alive);
     res_->prepare_payload();
     stream_.expires_after(state_.cfg.header_timeout);

@@ -5,6 +5,7 @@
 // stream request's socket to a stream_session, dropping its parser and buffers.
 //
 // Thread rule: runs on its shard's thread only; pending operations own it.
+#include "http/responses.hpp"
 #include "http/shared_state.hpp"
 #include "hub/shard.hpp"
 #include "net.hpp"
@@ -27,11 +28,10 @@ public:
                  admission admit);
 
     void run();
-    void close(std::string_view reason) override;
+    void close(hub::close_reason reason) override;
 
 private:
     using request = http::request<http::string_body>;
-    using response = http::response<http::string_body>;
 
     void do_read();
     void on_read(error_code ec);

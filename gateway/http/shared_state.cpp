@@ -1,25 +1,10 @@
 #include "http/shared_state.hpp"
 
+#include "http/responses.hpp"
 #include "payload_rule.hpp"
 #include "sse_frame.hpp"
 
 namespace gw::web {
-
-std::string stream_head_text(const config& c, std::string_view cors_origin) {
-    std::string head =
-        "HTTP/1.1 200 OK\r\n"
-        "Content-Type: text/event-stream\r\n"
-        "Cache-Control: no-cache\r\n"
-        "X-Accel-Buffering: no\r\n"
-        // No Content-Length and no chunking: the body ends when the connection does.
-        "Connection: close\r\n";
-    if (!cors_origin.empty()) {
-        head.append("Access-Control-Allow-Origin: ").append(cors_origin).append("\r\n");
-        head.append("Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
-    }
-    head.append("\r\n");
-    return head + sse::preamble(c.retry);
-}
 
 bool shared_state::accepting_streams() const {
     // The connection asking counts too: at the limit, the next stream would be refused.
@@ -43,7 +28,9 @@ shared_state::shared_state(const config& c)
       goodbye(std::make_shared<const std::string>("retry: " + std::to_string(c.retry.count()) + "\n\n")),
       expired(std::make_shared<const std::string>(
           "event: expired\ndata: " + error_body("credentials_expired", "the credentials expired; sign in again") +
-          "\n\n")) {}
+          "\n\n")),
+      unavailable(std::make_shared<const std::string>(closing_bytes(error_response(
+          http::status::service_unavailable, "unavailable", "the database is not reachable; retry later")))) {}
 
 void shared_state::count_refusal(const std::string& kind, const std::string& reason) {
     std::lock_guard lock(refusals_mutex_);

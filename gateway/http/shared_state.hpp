@@ -32,6 +32,7 @@ struct shared_state {
     std::shared_ptr<const std::string> heartbeat;
     std::shared_ptr<const std::string> goodbye;  // the retry hint sent before a drain close
     std::shared_ptr<const std::string> expired;  // the event that ends a stream whose credentials expired
+    std::shared_ptr<const std::string> unavailable;  // the 503 of a stream whose channel was not listened in time
 
     // This process's event-id prefix: a Last-Event-ID with another is foreign.
     std::string boot_id;
@@ -59,10 +60,6 @@ private:
     mutable std::mutex refusals_mutex_;
     std::map<std::pair<std::string, std::string>, std::uint64_t> refusals_;
 };
-
-// The status line, headers and preamble of a stream; with a CORS origin, the
-// headers that let that origin read it with credentials.
-std::string stream_head_text(const config& c, std::string_view cors_origin);
 
 // Holds one unit of the connection gauge for as long as it lives; moves with the
 // socket from the HTTP session to the stream.

@@ -50,32 +50,34 @@ void stream_session::start() {
 }
 
 void stream_session::go_live() {
-    if (live_ || closed_) return;
-    live_ = true;
+    assert_on_thread(shard_.context());
+    if (phase_ != phase::pending) return;
+    went_live_ = true;
     shard_.stats().streams_opened.inc();
     log::info("stream open")
         .num("sid", static_cast<std::int64_t>(sid_))
         .str("user", user_)
         .str("route", state_.cfg.stream_path)
         .str("channel", channel_);
-    enqueue(head_);
-    head_.reset();
     // The first heartbeat at a random point of the period: streams opened together
     // (a deploy, a reconnect wave) must not heartbeat together forever after.
     std::uniform_int_distribution<std::int64_t> phase(1, std::chrono::milliseconds(state_.cfg.heartbeat).count());
     due_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(phase(heartbeat_rng));
-    if (!last_event_id_ && state_.cfg.snapshot_sql.empty()) return;
+    const bool catch_up = last_event_id_ || !state_.cfg.snapshot_sql.empty();
     // The channel is listened from here on: what the browser missed comes from the
     // replay buffer or the snapshot, and events arriving meanwhile wait behind it.
-    catching_up_ = true;
+    phase_ = catch_up ? phase::catching_up : phase::live;
+    enqueue(head_);
+    head_.reset();
+    if (!catch_up) return;
     shard_.catch_up(shared_from_this(), last_seq_, [](hub::subscriber& s, hub::catch_up_reply r) {
         static_cast<stream_session&>(s).on_catch_up(std::move(r));
     });
 }
 
 void stream_session::on_catch_up(hub::catch_up_reply reply) {
-    if (closed_ || !catching_up_) return;
-    catching_up_ = false;
+    if (phase_ != phase::catching_up) return;
+    phase_ = phase::live;
     auto held = std::move(held_);
     held_.clear();
     for (const auto& f : held) queued_bytes_ -= f->size();
@@ -85,15 +87,16 @@ void stream_session::on_catch_up(hub::catch_up_reply reply) {
 }
 
 void stream_session::send(const frame_ptr& frame) {
-    if (!live_ || closed_ || closing_) return;
+    assert_on_thread(shard_.context());
+    if (!accepts_events()) return;
     if (queued_bytes_ + frame->size() > state_.cfg.max_queue_bytes) {
         log::warn("slow consumer")
             .num("sid", static_cast<std::int64_t>(sid_))
             .str("user", user_)
             .num("queued_bytes", static_cast<std::int64_t>(queued_bytes_));
-        return close("slow_consumer");
+        return close(hub::close_reason::slow_consumer);
     }
-    if (catching_up_) {
+    if (phase_ == phase::catching_up) {
         queued_bytes_ += frame->size();  // held bytes count against the bound too
         held_.push_back(frame);
         return;
@@ -119,12 +122,12 @@ void stream_session::do_write() {
 }
 
 void stream_session::on_write(error_code ec, std::size_t n) {
-    if (closed_) return;
-    if (ec) return close("write_error");
+    if (phase_ == phase::closed) return;
+    if (ec) return close(hub::close_reason::write_error);
     queued_bytes_ -= n;
     sending_.clear();
     if (!queue_.empty()) return do_write();
-    if (closing_) finish();
+    if (phase_ == phase::closing) finish(closing_reason_);
 }
 
 void stream_session::do_read() {
@@ -134,65 +137,60 @@ void stream_session::do_read() {
 }
 
 void stream_session::on_read(error_code ec) {
-    if (closed_) return;
+    if (phase_ == phase::closed) return;
     // Browsers send nothing after the request; any bytes are ignored, EOF or an
     // error means the client went away.
-    if (ec) return close(ec == net::error::eof ? "client_closed" : "read_error");
+    if (ec) return close(ec == net::error::eof ? hub::close_reason::client_closed : hub::close_reason::read_error);
     do_read();
 }
 
 void stream_session::tick(std::chrono::steady_clock::time_point now) {
-    if (closed_) return;
+    if (phase_ == phase::closed) return;
     // Checked even while closing: a last frame (goodbye, expired, 503) stuck behind
     // a peer that stopped reading must not keep the stream forever.
     if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
-        return close("write_timeout");
-    if (closing_) return;
-    if (live_ && now >= expires_) return expire();
+        return close(hub::close_reason::write_timeout);
+    if (phase_ == phase::closing) return;
+    if (phase_ == phase::pending) {
+        if (now >= due_) refuse_unavailable();
+        return;
+    }
+    if (now >= expires_) return expire();
     if (now < due_) return;
-    if (!live_) return refuse_unavailable();
     enqueue(state_.heartbeat);
     due_ = now + state_.cfg.heartbeat;
 }
 
 void stream_session::refuse_unavailable() {
     // No headers went out yet, so the client can still get a proper answer.
-    auto body = error_body("unavailable", "the database is not reachable; retry later");
-    auto response = std::make_shared<const std::string>(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\n"
-        "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: " +
-        std::to_string(body.size()) + "\r\n\r\n" + body);
     state_.count_refusal("503", "database_unavailable");
-    close_reason_ = "database_unavailable";
-    closing_ = true;
-    live_ = true;  // bytes may flow now; nothing else will be queued behind the answer
-    enqueue(response);
+    say_last(state_.unavailable, hub::close_reason::database_unavailable);
 }
 
 void stream_session::expire() {
     // Said once, as an event the page can act on (sign in again); no retry hint,
     // since the reconnect with the same credentials is answered 401.
-    close_reason_ = "credentials_expired";
-    closing_ = true;
-    enqueue(state_.expired);
+    say_last(state_.expired, hub::close_reason::credentials_expired);
 }
 
-void stream_session::close(std::string_view reason) {
-    if (closed_) return;
-    if (reason == "shutdown" && live_ && !closing_) {
-        // Leave with a reconnect hint; the hard close at the drain deadline still applies.
-        close_reason_ = reason;
-        closing_ = true;
-        enqueue(state_.goodbye);
-        return;
-    }
-    if (close_reason_.empty()) close_reason_ = reason;
-    finish();
+void stream_session::say_last(const frame_ptr& frame, hub::close_reason reason) {
+    phase_ = phase::closing;
+    closing_reason_ = reason;
+    enqueue(frame);
 }
 
-void stream_session::finish() {
-    if (closed_) return;
-    closed_ = true;
+void stream_session::close(hub::close_reason reason) {
+    assert_on_thread(shard_.context());
+    if (phase_ == phase::closed) return;
+    // Leave with a reconnect hint; the hard close at the drain deadline still applies.
+    if (reason == hub::close_reason::shutdown && accepts_events()) return say_last(state_.goodbye, reason);
+    // A stream already saying its last frame keeps the reason it was closing for.
+    finish(phase_ == phase::closing ? closing_reason_ : reason);
+}
+
+void stream_session::finish(hub::close_reason reason) {
+    if (phase_ == phase::closed) return;
+    phase_ = phase::closed;
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -200,15 +198,15 @@ void stream_session::finish() {
     shard_.unsubscribe(*this);
     shard_.untrack(track_id_);
     shard_.stats().streams.add(-1);
-    shard_.stats().count_close(close_reason_);
+    shard_.stats().count_close(reason);
     state_.users.release(user_);
     log::info("stream close")
         .num("sid", static_cast<std::int64_t>(sid_))
         .str("user", user_)
         .str("route", state_.cfg.stream_path)
         .num("duration_ms", ms_since(opened_))
-        .str("reason", close_reason_)
-        .flag("was_live", live_);
+        .str("reason", hub::to_string(reason))
+        .flag("was_live", went_live_);
 }
 
 }  // namespace gw::web

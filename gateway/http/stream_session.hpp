@@ -3,10 +3,12 @@
 // authenticated; from then on it owns only a socket, one timer and a queue of
 // shared frames (the request parser and its buffers are gone).
 //
-// Life: pending (subscribed, waiting for the LISTEN to be confirmed; no bytes
-// sent) -> live (headers + preamble written, events and heartbeats flow) ->
-// closed. A pending stream that waits longer than --listen-timeout is answered
-// 503. The queue is bounded in bytes; a stream over it is closed as a slow
+// Life (phase): pending (subscribed, waiting for the LISTEN to be
+// confirmed; no bytes sent) -> catching_up (headers + preamble written; events
+// are held until the replay or snapshot is sent) -> live (events and heartbeats
+// flow) -> closing (a last frame is queued: goodbye, expired, or the 503) ->
+// closed. Without a Last-Event-ID or a snapshot query, pending goes straight to
+// live. A pending stream that waits longer than --listen-timeout is answered 503. The queue is bounded in bytes; a stream over it is closed as a slow
 // consumer. One write in flight; queued frames go out as one buffer sequence.
 // A read is always pending so a client that leaves is noticed at once. Time is
 // kept by the shard's tick: a stream owns no timer. A stream opened with
@@ -47,11 +49,12 @@ public:
     const std::string& user() const override { return user_; }
     void go_live() override;
     void send(const std::shared_ptr<const std::string>& frame) override;
-    void close(std::string_view reason) override;
+    void close(hub::close_reason reason) override;
     void tick(std::chrono::steady_clock::time_point now) override;
 
 private:
     using frame_ptr = std::shared_ptr<const std::string>;
+    enum class phase { pending, catching_up, live, closing, closed };
 
     void on_catch_up(hub::catch_up_reply reply);
     void enqueue(const frame_ptr& f);
@@ -61,7 +64,11 @@ private:
     void on_read(error_code ec);
     void refuse_unavailable();
     void expire();
-    void finish();
+    // Queue the last frame; the stream closes for `reason` once it is written.
+    void say_last(const frame_ptr& frame, hub::close_reason reason);
+    void finish(hub::close_reason reason);
+    // Headers went out: events may be queued (held while catching up).
+    bool accepts_events() const { return phase_ == phase::catching_up || phase_ == phase::live; }
 
     tcp::socket socket_;
     hub::shard& shard_;
@@ -81,14 +88,12 @@ private:
     std::chrono::steady_clock::time_point expires_;  // the credentials' end
     std::uint64_t sid_ = 0;
     std::uint64_t track_id_ = 0;
-    std::string close_reason_;
+    phase phase_ = phase::pending;
+    hub::close_reason closing_reason_ = hub::close_reason::shutdown;  // while closing: why
+    bool went_live_ = false;  // the headers went out (for the close log line)
     std::optional<std::uint64_t> last_seq_;
     std::shared_ptr<const std::string> head_;  // the shared head, or this origin's CORS one
     bool last_event_id_ = false;
-    bool catching_up_ = false;  // waiting for the replay or snapshot: events are held
-    bool live_ = false;
-    bool closing_ = false;  // a goodbye is queued: close once written
-    bool closed_ = false;
 };
 
 }  // namespace gw::web

@@ -89,6 +89,7 @@ void router::catch_up(std::string channel, std::optional<std::uint64_t> last_seq
 }
 
 void router::on_notifications(std::span<const notification> batch) {
+    assert_on_thread(ioc_);
     for (const auto& n : batch) {
         if (n.channel == settings_.broadcast_channel) {
             publish_broadcast(n.payload, n.received);
@@ -156,6 +157,7 @@ void router::announce(channel_table::update u) {
 }
 
 void router::on_listen_changes(std::span<const listen_change> changes) {
+    assert_on_thread(ioc_);
     for (const auto& c : changes) {
         if (c.listened)
             announce(table_.listened(c.channel, seq_));
@@ -165,6 +167,7 @@ void router::on_listen_changes(std::span<const listen_change> changes) {
 }
 
 void router::on_down() {
+    assert_on_thread(ioc_);
     table_.down();
     for (auto* s : shards_) s->post_down();
 }

@@ -59,6 +59,7 @@ std::vector<std::shared_ptr<subscriber>> shard::all_subscribers() const {
 }
 
 void shard::subscribe(const std::shared_ptr<subscriber>& s) {
+    assert_on_thread(ioc_);
     ring_[next_ring_slot_].push_back(s);
     next_ring_slot_ = (next_ring_slot_ + 1) % ring_.size();
     auto [it, fresh] = channels_.try_emplace(s->channel());
@@ -77,6 +78,7 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
 
 void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
                      std::function<void(subscriber&, catch_up_reply)> done) {
+    assert_on_thread(ioc_);
     router_->catch_up(s->channel(), last_seq,
                         [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](catch_up_reply r) {
                             net::post(ioc_, [w, done, r = std::move(r)]() mutable {
@@ -86,6 +88,7 @@ void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::ui
 }
 
 void shard::unsubscribe(const subscriber& s) {
+    assert_on_thread(ioc_);
     auto it = channels_.find(s.channel());
     if (it == channels_.end()) return;
     std::erase_if(it->second.subs, [&](const auto& w) { return same(w, s); });
@@ -95,12 +98,14 @@ void shard::unsubscribe(const subscriber& s) {
 }
 
 std::uint64_t shard::track(std::weak_ptr<closable> c) {
+    assert_on_thread(ioc_);
     auto id = ++next_track_id_;
     tracked_.emplace(id, std::move(c));
     return id;
 }
 
 void shard::untrack(std::uint64_t id) {
+    assert_on_thread(ioc_);
     tracked_.erase(id);
 }
 
@@ -109,6 +114,7 @@ void shard::post_deliver(std::vector<delivery> batch) {
 }
 
 void shard::deliver(const std::vector<delivery>& batch) {
+    assert_on_thread(ioc_);
     for (const auto& d : batch) {
         if (d.channel.empty()) {
             broadcast(d.frame);
@@ -161,7 +167,7 @@ void shard::post_drain(std::chrono::milliseconds spread) {
         for (auto& [id, w] : tracked_) {
             auto t = std::make_shared<net::steady_timer>(ioc_, std::chrono::milliseconds(pick(rng_)));
             t->async_wait([t, w](error_code) {
-                if (auto c = w.lock()) c->close("shutdown");
+                if (auto c = w.lock()) c->close(close_reason::shutdown);
             });
         }
     });
@@ -171,7 +177,7 @@ void shard::post_close_all() {
     net::post(ioc_, [this] {
         auto all = tracked_;
         for (auto& [id, w] : all)
-            if (auto c = w.lock()) c->close("shutdown");
+            if (auto c = w.lock()) c->close(close_reason::shutdown);
     });
 }
 

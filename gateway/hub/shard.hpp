@@ -11,6 +11,7 @@
 //
 // Thread rule: methods without "post_" are called only on the shard's thread;
 // post_* may be called from any thread.
+#include "hub/close_reason.hpp"
 #include "hub/events.hpp"
 #include "hub/subscriber.hpp"
 #include "metrics.hpp"
@@ -37,31 +38,20 @@ class router;
 class closable {
 public:
     virtual ~closable() = default;
-    virtual void close(std::string_view reason) = 0;
+    virtual void close(close_reason reason) = 0;
 };
 
 class shard {
 public:
     struct counters {
-        // Why streams end (the stream session's close reasons); anything else is "other".
-        static constexpr std::array<std::string_view, 9> close_reasons = {
-            "client_closed", "read_error",          "write_error",          "write_timeout", "slow_consumer",
-            "shutdown",      "credentials_expired", "database_unavailable", "other"};
-
         metrics::gauge streams;              // streams open (pending or live)
         metrics::counter events_written;     // events queued to live streams
         metrics::counter streams_opened;     // streams that went live
         metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
         metrics::histogram tick;             // loop time of one tick (heartbeats, deadlines)
-        std::array<metrics::counter, close_reasons.size()> closes;  // by close_reasons index
+        std::array<metrics::counter, close_reason_count> closes;  // by index_of(reason)
 
-        // The reason's index in close_reasons; "other" for one not listed.
-        static std::size_t close_index(std::string_view reason) {
-            const auto* it = std::find(close_reasons.begin(), close_reasons.end(), reason);
-            return it == close_reasons.end() ? close_reasons.size() - 1
-                                             : static_cast<std::size_t>(it - close_reasons.begin());
-        }
-        void count_close(std::string_view reason) { closes[close_index(reason)].inc(); }
+        void count_close(close_reason reason) { closes[index_of(reason)].inc(); }
     };
 
     // Starts the shard's tick (every 10 ms, a hundredth of the streams each) on its context. attach() the

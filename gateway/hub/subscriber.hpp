@@ -2,6 +2,8 @@
 // What a shard needs from a stream: the shard tells it when its channel is
 // listened, hands it framed events and closes it. Thread rule: every call is made
 // on the shard's thread, which is the stream's own thread.
+#include "hub/close_reason.hpp"
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -18,8 +20,7 @@ public:
     virtual void go_live() = 0;
     // Queue one framed event (shared by every recipient).
     virtual void send(const std::shared_ptr<const std::string>& frame) = 0;
-    // Close with a reason for the log ("shutdown", "slow_consumer", ...).
-    virtual void close(std::string_view reason) = 0;
+    virtual void close(close_reason reason) = 0;
     // The shard's clock (each stream is visited about once a second): heartbeats
     // and deadlines are due here, so a stream needs no timer of its own.
     virtual void tick(std::chrono::steady_clock::time_point now) = 0;

@@ -40,6 +40,7 @@ void listener::start(receiver& r) {
 }
 
 bool listener::listen(const std::string& channel) {
+    assert_on_thread(ioc_);
     if (state_ == state::stopped) return false;
     if (set_.want(channel)) return true;
     schedule_batch();
@@ -48,6 +49,7 @@ bool listener::listen(const std::string& channel) {
 }
 
 void listener::unlisten(const std::string& channel) {
+    assert_on_thread(ioc_);
     if (state_ == state::stopped) return;
     set_.drop(channel);
     schedule_batch();
@@ -55,6 +57,7 @@ void listener::unlisten(const std::string& channel) {
 }
 
 void listener::snapshot(const std::string& user, snapshot_callback done) {
+    assert_on_thread(ioc_);
     pool_->run(user, std::move(done));
 }
 
