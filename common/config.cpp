@@ -105,6 +105,18 @@ void set_path(config& c, const std::string& flag, const std::string& v) {
     c.stream_path = v;
 }
 
+void set_path_value(std::string& field, const std::string& flag, const std::string& v) {
+    if (v.empty() || !sse::is_single_line(v)) bad(flag, "must be a path on one line");
+    field = v;
+}
+
+// Only the scheme is checked here; the URL is parsed in full where it is fetched
+// (auth_chain's start-up check), so both agree on one grammar.
+void set_jwks_url(config& c, const std::string& flag, const std::string& v) {
+    if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) bad(flag, "must start with http:// or https://");
+    set_path_value(c.jwt_jwks_url, flag, v);
+}
+
 #define GW_SET(expr) [](config & c, const std::string& f, const std::string& v) { (void)f; (void)v; expr; }
 
 const option options[] = {
@@ -142,13 +154,33 @@ const option options[] = {
      GW_SET(set_text_line(c.proxy_secret_header, f, v))},
     {"proxy-secret", "SECRET", "none", "shared secret the proxy sends; required in proxy-header mode",
      GW_SET(c.proxy_secret = v)},
+    {"proxy-secret-file", "FILE", "none",
+     "file of proxy secrets, one per line, any of them accepted; re-read on SIGHUP",
+     GW_SET(set_path_value(c.proxy_secret_file, f, v))},
     {"proxy-networks", "CIDRS", "any", "comma list of source networks trusted in proxy-header mode",
      GW_SET(c.proxy_networks = to_list(v))},
     {"allow-insecure-proxy-header", "", "off", "development only: trust the user header without a secret",
      GW_SET(c.allow_insecure_proxy_header = v.empty() || to_bool(f, v))},
     {"jwt-alg", "ALG", "HS256", "JWT algorithm: HS256, RS256 or ES256", GW_SET(c.jwt_alg = v)},
     {"jwt-secret", "SECRET", "none", "HS256 shared secret", GW_SET(c.jwt_secret = v)},
-    {"jwt-public-key", "FILE", "none", "PEM public key for RS256/ES256", GW_SET(c.jwt_public_key = v)},
+    {"jwt-secret-file", "FILE", "none", "file of HS256 secrets, one per line, any of them accepted; re-read on SIGHUP",
+     GW_SET(set_path_value(c.jwt_secret_file, f, v))},
+    {"jwt-public-key", "FILE|DIR", "none",
+     "PEM public keys (or certificates) for RS256/ES256: a file of one or more, or a directory of such files; "
+     "re-read on SIGHUP",
+     GW_SET(set_path_value(c.jwt_public_key, f, v))},
+    {"jwt-jwks", "FILE", "none", "JWKS file (RFC 7517) of RS256/ES256 keys; a token's kid picks one; re-read on SIGHUP",
+     GW_SET(set_path_value(c.jwt_jwks, f, v))},
+    {"jwt-jwks-url", "URL", "none",
+     "http:// or https:// JWKS URL, fetched in the background, refreshed on a schedule and for an unknown kid",
+     GW_SET(set_jwks_url(c, f, v))},
+    {"jwt-jwks-ca-file", "FILE", "the system's CAs", "PEM CA certificates that verify an https JWKS URL",
+     GW_SET(set_path_value(c.jwt_jwks_ca_file, f, v))},
+    {"jwt-jwks-refresh", "SECONDS", "300", "how often the JWKS URL is fetched again",
+     GW_SET(c.jwt_jwks_refresh = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 86400)))},
+    {"jwt-jwks-min-refresh", "SECONDS", "15",
+     "at most one JWKS fetch this often for unknown kids, and the retry delay after a failed fetch",
+     GW_SET(c.jwt_jwks_min_refresh = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
     {"jwt-audience", "AUD", "none", "required aud claim", GW_SET(c.jwt_audience = v)},
     {"jwt-issuer", "ISS", "none", "required iss claim", GW_SET(c.jwt_issuer = v)},
     {"jwt-cookie", "NAME", "none", "cookie that may carry the token", GW_SET(c.jwt_cookie = v)},
@@ -159,6 +191,9 @@ const option options[] = {
      GW_SET(c.jwt_leeway = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
     {"rails-secret-key-base", "SECRET", "none", "the Rails app's secret_key_base",
      GW_SET(c.rails_secret_key_base = v)},
+    {"rails-secret-key-base-file", "FILE", "none",
+     "file of secret_key_base values, one per line, a cookie made with any of them accepted; re-read on SIGHUP",
+     GW_SET(set_path_value(c.rails_secret_key_base_file, f, v))},
     {"rails-cookie", "NAME", "none", "the Rails session cookie name", GW_SET(c.rails_cookie = v)},
     {"rails-session-key", "KEY", "pre_2fa_auth_user_id", "session key holding the user id",
      GW_SET(set_text_line(c.rails_session_key, f, v))},
@@ -259,15 +294,16 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
 }
 
 connection_budget connection_budget_for(const config& c, std::uint64_t open_file_limit) {
-    // Asio gives each io_context (the shards' and the main thread's) an epoll fd,
-    // an eventfd and a timerfd; signal_set adds one pipe for the process.
+    // Asio gives each io_context (the shards', the main thread's and the credentials
+    // thread's, see auth_chain) an epoll fd, an eventfd and a timerfd; signal_set
+    // adds one pipe for the process.
     constexpr std::uint64_t stdio = 3, acceptor = 1, per_loop = 3, signal_pipe = 2, spare = 32;
     std::uint64_t database = 1;  // the LISTEN connection
     if (!c.snapshot_sql.empty())
         database += c.snapshot_pool;
     else if (c.queue_usage_interval.count() > 0)
         database += 1;  // the queue-usage probe's own query connection
-    const std::uint64_t loops = std::max(1u, c.threads) + 1u;
+    const std::uint64_t loops = std::max(1u, c.threads) + 2u;
     connection_budget b;
     b.open_file_limit = open_file_limit;
     b.reserved = stdio + acceptor + per_loop * loops + signal_pipe + database + ops_connection_reserve + spare;

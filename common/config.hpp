@@ -49,12 +49,19 @@ struct config {
     std::string proxy_header = "X-User-Id";
     std::string proxy_secret_header = "X-Gateway-Secret";
     std::string proxy_secret;
+    std::string proxy_secret_file;  // one secret per line, all accepted; re-read on SIGHUP
     bool allow_insecure_proxy_header = false;
     std::vector<std::string> proxy_networks;  // CIDR list; empty = any source
 
     std::string jwt_alg = "HS256";
     std::string jwt_secret;
-    std::string jwt_public_key;  // path to a PEM file
+    std::string jwt_secret_file;  // HS256 secrets, one per line
+    std::string jwt_public_key;   // a PEM file (one or more keys) or a directory of them
+    std::string jwt_jwks;         // a JWKS file (RFC 7517)
+    std::string jwt_jwks_url;     // http:// or https:// URL of a JWKS
+    std::string jwt_jwks_ca_file; // PEM CA bundle for an https JWKS URL; empty: the system's
+    std::chrono::seconds jwt_jwks_refresh{300};
+    std::chrono::seconds jwt_jwks_min_refresh{15};  // rate limit: unknown kids and retries
     std::string jwt_audience;
     std::string jwt_issuer;
     std::string jwt_cookie;
@@ -63,6 +70,7 @@ struct config {
     bool jwt_require_exp = false;
 
     std::string rails_secret_key_base;
+    std::string rails_secret_key_base_file;  // one secret_key_base per line
     std::string rails_cookie;
     std::string rails_session_key = "pre_2fa_auth_user_id";
     std::string rails_fallback_key;

@@ -1,12 +1,14 @@
 #include "auth/auth_chain.hpp"
 
+#include "auth/jwks.hpp"
+#include "auth/jwks_fetcher.hpp"
 #include "auth/jwt_auth.hpp"
+#include "auth/key_files.hpp"
 #include "auth/proxy_header.hpp"
 #include "auth/rails_session_auth.hpp"
-#include "config.hpp"
+#include "log.hpp"
 
-#include <fstream>
-#include <iterator>
+#include <csignal>
 #include <stdexcept>
 
 namespace gw::auth {
@@ -15,68 +17,68 @@ namespace {
 
 // RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
 constexpr std::size_t min_hs256_secret = 32;
-constexpr std::size_t max_pem_size = 64 * 1024;
 
-std::string read_pem(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::invalid_argument("cannot read --jwt-public-key file '" + path + "'");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad() || text.empty() || text.size() > max_pem_size)
-        throw std::invalid_argument("--jwt-public-key file '" + path + "' is empty, unreadable or too large");
-    return text;
+bool has_mode(const config& cfg, std::string_view mode) {
+    for (const auto& m : cfg.auth_modes)
+        if (m == mode) return true;
+    return false;
 }
 
-std::unique_ptr<authenticator> make_jwt(const config& cfg) {
-    jwt_verifier::options o;
-    o.alg = cfg.jwt_alg;
-    if (cfg.jwt_alg == "HS256") {
-        if (cfg.jwt_secret.empty()) throw std::invalid_argument("jwt mode with HS256 needs --jwt-secret");
-        if (cfg.jwt_secret.size() < min_hs256_secret)
-            throw std::invalid_argument("--jwt-secret must be at least 32 bytes for HS256");
-        o.key = cfg.jwt_secret;
-    } else if (cfg.jwt_alg == "RS256" || cfg.jwt_alg == "ES256") {
-        if (cfg.jwt_public_key.empty())
-            throw std::invalid_argument("jwt mode with " + cfg.jwt_alg + " needs --jwt-public-key (a PEM file)");
-        o.key = read_pem(cfg.jwt_public_key);
-    } else {
-        throw std::invalid_argument("--jwt-alg must be HS256, RS256 or ES256");
-    }
-    o.audience = cfg.jwt_audience;
-    o.issuer = cfg.jwt_issuer;
-    o.claim = cfg.jwt_claim;
-    o.leeway = cfg.jwt_leeway.count();
-    o.require_exp = cfg.jwt_require_exp;
+// The flag's value first, then the file's lines.
+std::vector<std::string> secrets_from(const std::string& value, const std::string& file, std::string_view file_flag) {
+    std::vector<std::string> out;
+    if (!value.empty()) out.push_back(value);
+    if (!file.empty())
+        for (auto& s : key_files::read_secrets(file, file_flag)) out.push_back(std::move(s));
+    return out;
+}
+
+// Prefixes a parse error with the flag and the file it came from.
+template <class F>
+auto from_file(std::string_view flag, const std::string& path, F&& parse) {
     try {
-        return std::make_unique<jwt_auth>(jwt_verifier(std::move(o)), cfg.jwt_cookie);
+        return parse();
     } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(std::string("jwt mode: ") + e.what());
+        throw std::invalid_argument("--" + std::string(flag) + " '" + path + "': " + e.what());
     }
 }
 
-std::unique_ptr<authenticator> make_rails(const config& cfg) {
-    if (cfg.rails_secret_key_base.empty())
-        throw std::invalid_argument("rails-session mode needs --rails-secret-key-base");
-    if (cfg.rails_cookie.empty())
-        throw std::invalid_argument("rails-session mode needs --rails-cookie (the session cookie name)");
-    try {
-        return std::make_unique<rails_session_auth>(cfg.rails_secret_key_base, cfg.rails_cookie, cfg.rails_key_digest,
-                                                    cfg.rails_session_key, cfg.rails_fallback_key);
-    } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(std::string("rails-session mode: ") + e.what());
+// Keys of the `files` source: secrets or PEM keys for --jwt-alg, and a JWKS file.
+std::vector<jwt_key> jwt_file_keys(const config& cfg) {
+    const auto alg = parse_jwt_alg(cfg.jwt_alg);
+    if (!alg) throw std::invalid_argument("--jwt-alg must be HS256, RS256 or ES256");
+    const bool has_jwks = !cfg.jwt_jwks.empty() || !cfg.jwt_jwks_url.empty();
+    std::vector<jwt_key> keys;
+    if (*alg == jwt_alg::hs256) {
+        const auto secrets = secrets_from(cfg.jwt_secret, cfg.jwt_secret_file, "jwt-secret-file");
+        if (secrets.empty() && !has_jwks)
+            throw std::invalid_argument("jwt mode with HS256 needs --jwt-secret or --jwt-secret-file (or a JWKS)");
+        for (std::size_t i = 0; i < secrets.size(); ++i) {
+            if (secrets[i].size() < min_hs256_secret) {
+                const bool from_flag = i == 0 && !cfg.jwt_secret.empty();
+                throw std::invalid_argument(
+                    from_flag ? std::string("--jwt-secret must be at least 32 bytes for HS256")
+                              : "--jwt-secret-file '" + cfg.jwt_secret_file + "': secret " +
+                                    std::to_string(i + (cfg.jwt_secret.empty() ? 1 : 0)) +
+                                    " is shorter than the 32 bytes HS256 needs");
+            }
+            keys.push_back(jwt_key::hmac(secrets[i]));
+        }
+    } else if (!cfg.jwt_public_key.empty()) {
+        for (const auto& f : key_files::read_file_or_directory(cfg.jwt_public_key, "jwt-public-key")) {
+            auto pem = from_file("jwt-public-key", f.path, [&] { return jwt_key::from_pem(*alg, f.text); });
+            keys.insert(keys.end(), pem.begin(), pem.end());
+        }
+    } else if (!has_jwks) {
+        throw std::invalid_argument("jwt mode with " + cfg.jwt_alg +
+                                    " needs --jwt-public-key (a PEM file or directory) or a JWKS");
     }
-}
-
-std::unique_ptr<authenticator> make_mode(const std::string& mode, const config& cfg) {
-    if (mode == "proxy-header") {
-        if (cfg.proxy_secret.empty() && !cfg.allow_insecure_proxy_header)
-            throw std::invalid_argument(
-                "proxy-header mode needs --proxy-secret (or --allow-insecure-proxy-header for development)");
-        return std::make_unique<proxy_header>(cfg.proxy_header, cfg.proxy_secret_header, cfg.proxy_secret,
-                                              network_list(cfg.proxy_networks));
+    if (!cfg.jwt_jwks.empty()) {
+        const auto text = key_files::read_file(cfg.jwt_jwks, "jwt-jwks");
+        auto set = from_file("jwt-jwks", cfg.jwt_jwks, [&] { return parse_jwks(text); });
+        keys.insert(keys.end(), set.keys.begin(), set.keys.end());
     }
-    if (mode == "jwt") return make_jwt(cfg);
-    if (mode == "rails-session") return make_rails(cfg);
-    throw std::invalid_argument("unknown auth mode '" + mode + "'");
+    return keys;
 }
 
 int rank(outcome o) {
@@ -95,12 +97,91 @@ int rank(outcome o) {
 
 }  // namespace
 
-auth_chain::auth_chain(const config& cfg) {
-    for (const auto& m : cfg.auth_modes) modes_.push_back(make_mode(m, cfg));
+// Every credential the configured modes check, read afresh.
+struct auth_chain::loaded {
+    std::vector<std::string> proxy_secrets;
+    std::vector<jwt_key> jwt_keys;
+    std::vector<std::string> rails_bases;
+};
+
+auth_chain::loaded auth_chain::load() const {
+    loaded l;
+    if (has_mode(cfg_, "proxy-header"))
+        l.proxy_secrets = secrets_from(cfg_.proxy_secret, cfg_.proxy_secret_file, "proxy-secret-file");
+    if (has_mode(cfg_, "jwt")) l.jwt_keys = jwt_file_keys(cfg_);
+    if (has_mode(cfg_, "rails-session"))
+        l.rails_bases =
+            secrets_from(cfg_.rails_secret_key_base, cfg_.rails_secret_key_base_file, "rails-secret-key-base-file");
+    return l;
+}
+
+auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
+    auto keys = load();
+    for (const auto& mode : cfg_.auth_modes) {
+        if (mode == "proxy-header") {
+            if (keys.proxy_secrets.empty() && !cfg_.allow_insecure_proxy_header)
+                throw std::invalid_argument(
+                    "proxy-header mode needs --proxy-secret or --proxy-secret-file (or "
+                    "--allow-insecure-proxy-header for development)");
+            auto p = std::make_unique<proxy_header>(cfg_.proxy_header, cfg_.proxy_secret_header, keys.proxy_secrets,
+                                                    network_list(cfg_.proxy_networks));
+            proxy_ = p.get();
+            modes_.push_back(std::move(p));
+        } else if (mode == "jwt") {
+            jwt_verifier::options o;
+            o.alg.clear();
+            o.keys = keys.jwt_keys;
+            o.audience = cfg_.jwt_audience;
+            o.issuer = cfg_.jwt_issuer;
+            o.claim = cfg_.jwt_claim;
+            o.leeway = cfg_.jwt_leeway.count();
+            o.require_exp = cfg_.jwt_require_exp;
+            std::unique_ptr<jwt_auth> j;
+            try {
+                j = std::make_unique<jwt_auth>(std::move(o), cfg_.jwt_cookie);
+            } catch (const std::invalid_argument& e) {
+                throw std::invalid_argument(std::string("jwt mode: ") + e.what());
+            }
+            if (!cfg_.jwt_jwks_url.empty()) {
+                jwks_fetcher::settings s;
+                s.url = cfg_.jwt_jwks_url;
+                s.ca_file = cfg_.jwt_jwks_ca_file;
+                s.refresh = cfg_.jwt_jwks_refresh;
+                s.min_interval = cfg_.jwt_jwks_min_refresh;
+                auto* target = j.get();
+                jwks_ = std::make_unique<jwks_fetcher>(
+                    keeper_ioc_, std::move(s), [target](std::vector<jwt_key> k) { target->set_keys(jwt_auth::key_source::remote, std::move(k)); });
+                j->on_unknown_kid([f = jwks_.get()] { f->request_refresh(); });
+            }
+            jwt_ = j.get();
+            modes_.push_back(std::move(j));
+        } else if (mode == "rails-session") {
+            if (keys.rails_bases.empty())
+                throw std::invalid_argument(
+                    "rails-session mode needs --rails-secret-key-base or --rails-secret-key-base-file");
+            if (cfg_.rails_cookie.empty())
+                throw std::invalid_argument("rails-session mode needs --rails-cookie (the session cookie name)");
+            try {
+                auto r = std::make_unique<rails_session_auth>(keys.rails_bases, cfg_.rails_cookie,
+                                                              cfg_.rails_key_digest, cfg_.rails_session_key,
+                                                              cfg_.rails_fallback_key);
+                rails_ = r.get();
+                modes_.push_back(std::move(r));
+            } catch (const std::invalid_argument& e) {
+                throw std::invalid_argument(std::string("rails-session mode: ") + e.what());
+            }
+        } else {
+            throw std::invalid_argument("unknown auth mode '" + mode + "'");
+        }
+    }
     if (modes_.empty()) throw std::invalid_argument("--auth names no mode");
+    proxy_secrets_.set(static_cast<std::int64_t>(keys.proxy_secrets.size()));
+    rails_bases_.set(static_cast<std::int64_t>(keys.rails_bases.size()));
 }
 
 auth_chain::auth_chain(std::vector<std::unique_ptr<authenticator>> modes) : modes_(std::move(modes)) {}
+
+auth_chain::~auth_chain() { stop(); }
 
 auth_result auth_chain::authenticate(const request_context& req) const {
     auth_result best = auth_result::none("missing_credentials");
@@ -112,6 +193,83 @@ auth_result auth_chain::authenticate(const request_context& req) const {
         first = false;
     }
     return best;
+}
+
+void auth_chain::start() {
+    if (keeper_.joinable()) return;
+    sighup_.emplace(keeper_ioc_, SIGHUP);
+    do_wait_sighup();
+    if (jwks_) jwks_->start();
+    keeper_ = std::thread([this] { keeper_ioc_.run(); });
+}
+
+void auth_chain::stop() {
+    if (!keeper_.joinable()) return;
+    // Nothing on this loop serves a client: a JWKS fetch in flight is abandoned and
+    // freed with the loop's handlers, so stopping the loop is the whole drain.
+    keeper_ioc_.stop();
+    keeper_.join();
+}
+
+void auth_chain::do_wait_sighup() {
+    sighup_->async_wait([this](error_code ec, int) {
+        if (ec) return;
+        log::info("SIGHUP: reloading credentials");
+        reload();
+        do_wait_sighup();
+    });
+}
+
+bool auth_chain::keys_ready() const { return !jwks_ || jwks_->loaded(); }
+
+auth_chain::reload_result auth_chain::reload() {
+    std::lock_guard lock(reload_mutex_);
+    reload_result result;
+    try {
+        auto keys = load();
+        // Everything that can fail is done before anything is put in force.
+        std::shared_ptr<const rails_session> rails;
+        if (rails_) rails = rails_->decoder_for(keys.rails_bases);
+        if (proxy_ && !keys.proxy_secrets.empty()) proxy_->set_secrets(keys.proxy_secrets);
+        if (jwt_) jwt_->set_keys(jwt_auth::key_source::files, std::move(keys.jwt_keys));
+        if (rails_) rails_->set_decoder(std::move(rails));
+        proxy_secrets_.set(static_cast<std::int64_t>(keys.proxy_secrets.size()));
+        rails_bases_.set(static_cast<std::int64_t>(keys.rails_bases.size()));
+        result.ok = true;
+    } catch (const std::exception& e) {
+        result.error = e.what();
+    }
+    if (result.ok) {
+        reloads_ok_.inc();
+        log::info("credentials reloaded")
+            .num("proxy_secrets", proxy_secrets_.value())
+            .num("jwt_keys", jwt_ ? static_cast<std::int64_t>(jwt_->key_count()) : 0)
+            .num("rails_secret_key_bases", rails_bases_.value());
+    } else {
+        reloads_failed_.inc();
+        log::error("credentials reload failed; the previous ones stay in force").str("error", result.error);
+    }
+    return result;
+}
+
+void auth_chain::write_metrics(metrics::exposition& m) const {
+    m.header("config_reloads_total", "counter", "Reloads of the credential files (SIGHUP), by result.");
+    m.sample("config_reloads_total", "result", "ok", static_cast<double>(reloads_ok_.value()));
+    m.sample("config_reloads_total", "result", "failed", static_cast<double>(reloads_failed_.value()));
+    m.header("auth_keys", "gauge", "Credentials in force per identity mode (secrets, keys, secret_key_base values).");
+    if (proxy_) m.sample("auth_keys", "mode", "proxy-header", static_cast<double>(proxy_secrets_.value()));
+    if (jwt_) m.sample("auth_keys", "mode", "jwt", static_cast<double>(jwt_->key_count()));
+    if (rails_) m.sample("auth_keys", "mode", "rails-session", static_cast<double>(rails_bases_.value()));
+    if (!jwks_) return;
+    const auto& s = jwks_->stats();
+    m.header("jwks_fetches_total", "counter", "Fetches of --jwt-jwks-url, by result.");
+    m.sample("jwks_fetches_total", "result", "ok", static_cast<double>(s.fetched.value()));
+    m.sample("jwks_fetches_total", "result", "failed", static_cast<double>(s.failed.value()));
+    m.gauge("jwks_keys", "Keys in use from the last good fetch of --jwt-jwks-url.", s.keys.value());
+    m.gauge("jwks_up", "1 when the last fetch of --jwt-jwks-url worked (its keys stay in use either way).",
+            s.up.value());
+    m.gauge("jwks_last_success_timestamp_seconds", "Unix time of the last good fetch of --jwt-jwks-url (0: none yet).",
+            s.last_success_unix.value());
 }
 
 }  // namespace gw::auth

@@ -13,8 +13,32 @@ constexpr std::string_view query_param = "access_token";
 
 }  // namespace
 
-jwt_auth::jwt_auth(jwt_verifier verifier, std::string cookie_name)
-    : verifier_(std::move(verifier)), cookie_name_(std::move(cookie_name)) {}
+namespace {
+
+jwt_verifier::options without_keys(jwt_verifier::options o) {
+    o.alg.clear();
+    o.key.clear();
+    o.keys.clear();
+    return o;
+}
+
+}  // namespace
+
+jwt_auth::jwt_auth(jwt_verifier::options opts, std::string cookie_name)
+    : policy_(without_keys(opts)),
+      cookie_name_(std::move(cookie_name)),
+      verifier_(std::make_shared<const jwt_verifier>(std::move(opts))) {
+    files_ = verifier_.get()->keys();
+}
+
+void jwt_auth::set_keys(key_source source, std::vector<jwt_key> keys) {
+    std::lock_guard lock(keys_mutex_);
+    (source == key_source::files ? files_ : remote_) = std::move(keys);
+    auto opts = policy_;
+    opts.keys = files_;
+    opts.keys.insert(opts.keys.end(), remote_.begin(), remote_.end());
+    verifier_.set(std::make_shared<const jwt_verifier>(std::move(opts)));
+}
 
 auth_result jwt_auth::authenticate(const request_context& req) const {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
@@ -40,7 +64,8 @@ auth_result jwt_auth::authenticate_at(const request_context& req, std::int64_t n
     const auto token = percent_decode(*raw, plus_is_space);
     if (!token) return auth_result::bad("malformed");
 
-    auto r = verifier_.verify(*token, now_unix);
+    auto r = verifier_.get()->verify(*token, now_unix);
+    if (r.unknown_kid && unknown_kid_) unknown_kid_();
     if (!r.ok()) return auth_result::bad(std::move(r.reason));
     return auth_result::ok(std::move(r.user), r.expires_at_ms);
 }

@@ -3,28 +3,17 @@
 #include "auth/json_object.hpp"
 #include "base64.hpp"
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <rapidjson/document.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 
 namespace gw::auth {
 
 namespace {
-
-constexpr std::size_t hs256_size = 32;
-constexpr std::size_t es256_half = 32;
 
 enum class parsed { ok, malformed, duplicate };
 
@@ -50,137 +39,36 @@ bool string_equals(const rapidjson::Value& v, const std::string& s) {
     return v.IsString() && std::string_view(v.GetString(), v.GetStringLength()) == s;
 }
 
-struct md_ctx_deleter {
-    void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct bio_deleter {
-    void operator()(BIO* p) const { BIO_free(p); }
-};
-struct x509_deleter {
-    void operator()(X509* p) const { X509_free(p); }
-};
-struct ecdsa_sig_deleter {
-    void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-
-EVP_PKEY* read_public_key(const std::string& pem) {
-    std::unique_ptr<BIO, bio_deleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-    if (!bio) throw std::runtime_error("out of memory reading the JWT public key");
-    if (EVP_PKEY* k = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr)) return k;
-    // A certificate is accepted too: operators often have the signer's cert at hand.
-    BIO_reset(bio.get());
-    std::unique_ptr<X509, x509_deleter> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-    EVP_PKEY* k = cert ? X509_get_pubkey(cert.get()) : nullptr;
-    ERR_clear_error();
-    return k;
-}
-
-// JWS carries an ECDSA signature as the fixed-width big-endian r and s (RFC 7518
-// 3.4); OpenSSL verifies the DER SEQUENCE of two INTEGERs.
-std::optional<std::string> es256_to_der(const std::string& raw) {
-    if (raw.size() != 2 * es256_half) return std::nullopt;
-    const auto* p = reinterpret_cast<const unsigned char*>(raw.data());
-    std::unique_ptr<ECDSA_SIG, ecdsa_sig_deleter> sig(ECDSA_SIG_new());
-    BIGNUM* r = BN_bin2bn(p, es256_half, nullptr);
-    BIGNUM* s = BN_bin2bn(p + es256_half, es256_half, nullptr);
-    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-        BN_free(r);
-        BN_free(s);
-        return std::nullopt;
-    }
-    const int len = i2d_ECDSA_SIG(sig.get(), nullptr);
-    if (len <= 0) return std::nullopt;
-    std::string der(static_cast<std::size_t>(len), '\0');
-    auto* out = reinterpret_cast<unsigned char*>(der.data());
-    if (i2d_ECDSA_SIG(sig.get(), &out) != len) return std::nullopt;
-    return der;
-}
-
 }  // namespace
 
-void jwt_verifier::pkey_deleter::operator()(EVP_PKEY* p) const {
-    EVP_PKEY_free(p);
-}
-
 jwt_verifier::jwt_verifier(options opts)
-    : alg_name_(std::move(opts.alg)),
-      audience_(std::move(opts.audience)),
+    : audience_(std::move(opts.audience)),
       issuer_(std::move(opts.issuer)),
       claim_(std::move(opts.claim)),
       leeway_(opts.leeway),
       require_exp_(opts.require_exp) {
     if (leeway_ < 0) throw std::invalid_argument("JWT leeway must not be negative");
     if (claim_.empty()) throw std::invalid_argument("JWT user claim name is empty");
-    if (alg_name_ == "HS256") {
-        alg_ = algorithm::hs256;
-        if (opts.key.empty()) throw std::invalid_argument("HS256 needs a non-empty secret");
-        secret_ = std::move(opts.key);
-        return;
+    if (!opts.alg.empty()) {
+        const auto alg = parse_jwt_alg(opts.alg);
+        if (!alg)
+            throw std::invalid_argument("unsupported JWT algorithm '" + opts.alg + "' (use HS256, RS256 or ES256)");
+        if (*alg == jwt_alg::hs256)
+            keys_.push_back(jwt_key::hmac(std::move(opts.key)));
+        else
+            keys_ = jwt_key::from_pem(*alg, opts.key);
+    } else if (!opts.key.empty()) {
+        throw std::invalid_argument("a JWT key needs its algorithm");
     }
-    if (alg_name_ == "RS256")
-        alg_ = algorithm::rs256;
-    else if (alg_name_ == "ES256")
-        alg_ = algorithm::es256;
-    else
-        throw std::invalid_argument("unsupported JWT algorithm '" + alg_name_ + "' (use HS256, RS256 or ES256)");
-
-    pkey_.reset(read_public_key(opts.key));
-    if (!pkey_)
-        throw std::invalid_argument(alg_name_ + " needs a PEM public key (\"BEGIN PUBLIC KEY\") or certificate");
-    if (alg_ == algorithm::rs256) {
-        if (!EVP_PKEY_is_a(pkey_.get(), "RSA")) throw std::invalid_argument("RS256 needs an RSA public key");
-        if (EVP_PKEY_get_bits(pkey_.get()) < 2048)
-            throw std::invalid_argument("RS256 public key is shorter than 2048 bits");
-    } else {
-        std::array<char, 64> group{};
-        std::size_t len = 0;
-        if (!EVP_PKEY_is_a(pkey_.get(), "EC") ||
-            EVP_PKEY_get_utf8_string_param(pkey_.get(), OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &len) !=
-                1 ||
-            std::string_view(group.data(), len) != "prime256v1")
-            throw std::invalid_argument("ES256 needs a P-256 EC public key");
-    }
+    keys_.insert(keys_.end(), std::make_move_iterator(opts.keys.begin()), std::make_move_iterator(opts.keys.end()));
 }
-
-jwt_verifier::~jwt_verifier() = default;
-jwt_verifier::jwt_verifier(jwt_verifier&&) noexcept = default;
-jwt_verifier& jwt_verifier::operator=(jwt_verifier&&) noexcept = default;
 
 std::optional<std::string> jwt_verifier::decode_base64url(std::string_view s) {
     return base64_decode_unpadded(s, base64_alphabet::url);
 }
 
-bool jwt_verifier::signature_ok(std::string_view signing_input, const std::string& sig) const {
-    const auto* data = reinterpret_cast<const unsigned char*>(signing_input.data());
-    if (alg_ == algorithm::hs256) {
-        std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-        std::size_t mac_len = 0;
-        if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, secret_.data(), secret_.size(), data,
-                       signing_input.size(), mac.data(), mac.size(), &mac_len))
-            return false;
-        // The length of an HMAC is public; only its bytes need a constant-time compare.
-        return mac_len == hs256_size && sig.size() == hs256_size &&
-               CRYPTO_memcmp(mac.data(), sig.data(), hs256_size) == 0;
-    }
-
-    std::string der;
-    const std::string* to_check = &sig;
-    if (alg_ == algorithm::es256) {
-        auto converted = es256_to_der(sig);
-        if (!converted) return false;
-        der = std::move(*converted);
-        to_check = &der;
-    }
-    std::unique_ptr<EVP_MD_CTX, md_ctx_deleter> ctx(EVP_MD_CTX_new());
-    if (!ctx) return false;
-    if (EVP_DigestVerifyInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, pkey_.get(), nullptr) != 1)
-        return false;
-    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(to_check->data()), to_check->size(), data,
-                            signing_input.size()) == 1;
-}
-
 jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) const {
-    auto fail = [](const char* reason) { return jwt_result{{}, reason, {}}; };
+    auto fail = [](const char* reason) { return jwt_result{{}, reason, {}, false}; };
     if (token.size() > max_token_size) return fail("too_large");
 
     const auto dot1 = token.find('.');
@@ -199,16 +87,42 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
 
     rapidjson::Document header;
     if (const auto p = parse_object(*header_json, header); p != parsed::ok) return fail(reason(p));
-    const auto alg = header.FindMember("alg");
-    if (alg == header.MemberEnd() || !string_equals(alg->value, alg_name_)) return fail("bad_alg");
+    const auto alg_member = header.FindMember("alg");
+    const auto alg = alg_member != header.MemberEnd() && alg_member->value.IsString()
+                         ? parse_jwt_alg({alg_member->value.GetString(), alg_member->value.GetStringLength()})
+                         : std::nullopt;
+    if (!alg || std::none_of(keys_.begin(), keys_.end(), [&](const jwt_key& k) { return k.alg() == *alg; }))
+        return fail("bad_alg");
     // We implement no extensions, so any critical one makes the token unusable (RFC 7515 4.1.11).
     if (header.HasMember("crit")) return fail("bad_alg");
+    std::optional<std::string_view> kid;
+    if (const auto k = header.FindMember("kid"); k != header.MemberEnd()) {
+        if (!k->value.IsString()) return fail("malformed");
+        kid = std::string_view(k->value.GetString(), k->value.GetStringLength());
+    }
 
-    if (!signature_ok(token.substr(0, dot2), *sig)) {
+    // The keys to try, as the header's contract above says.
+    const bool kid_known = kid && std::any_of(keys_.begin(), keys_.end(), [&](const jwt_key& k) {
+                               return k.alg() == *alg && k.kid() == *kid;
+                           });
+    const bool unknown_kid = kid && !kid_known;
+    bool tried = false;
+    bool verified = false;
+    for (const auto& key : keys_) {
+        if (key.alg() != *alg || (kid_known && key.kid() != *kid) || (unknown_kid && !key.kid().empty())) continue;
+        tried = true;
+        if (key.verify(token.substr(0, dot2), *sig)) {
+            verified = true;
+            break;
+        }
+    }
+    if (!verified) {
         // A refused signature leaves entries on this thread's OpenSSL error queue;
         // clear them so they cannot be mistaken for a later, unrelated failure.
         ERR_clear_error();
-        return fail("bad_signature");
+        auto r = fail(tried ? "bad_signature" : "unknown_kid");
+        r.unknown_kid = unknown_kid;
+        return r;
     }
 
     rapidjson::Document payload;

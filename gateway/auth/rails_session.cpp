@@ -152,8 +152,14 @@ int to_int(std::string_view s) {
 }  // namespace
 
 rails_session::rails_session(std::string_view secret_key_base, std::string cookie_name, std::string_view key_digest)
+    : rails_session(std::vector<std::string>{std::string(secret_key_base)}, std::move(cookie_name), key_digest) {}
+
+rails_session::rails_session(const std::vector<std::string>& secret_key_bases, std::string cookie_name,
+                             std::string_view key_digest)
     : purpose_("cookie." + cookie_name) {
-    if (secret_key_base.empty()) throw std::invalid_argument("Rails secret_key_base is empty");
+    if (secret_key_bases.empty()) throw std::invalid_argument("Rails secret_key_base is empty");
+    for (const auto& b : secret_key_bases)
+        if (b.empty()) throw std::invalid_argument("Rails secret_key_base is empty");
     if (cookie_name.empty()) throw std::invalid_argument("Rails session cookie name is empty");
     std::string digest;
     for (char c : key_digest) digest.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
@@ -161,12 +167,14 @@ rails_session::rails_session(std::string_view secret_key_base, std::string cooki
     if (digest.empty() || digest == "sha1") mds.push_back(EVP_sha1());
     if (digest.empty() || digest == "sha256") mds.push_back(EVP_sha256());
     if (mds.empty()) throw std::invalid_argument("Rails key digest must be sha1 or sha256");
-    for (const EVP_MD* md : mds) {
-        // PBKDF2's output prefix does not depend on the requested length, so
-        // deriving 32 bytes equals Rails' generate_key(salt)[0, 32].
-        keys_.push_back({pbkdf2(secret_key_base, gcm_salt, md, aes256_key_size),
-                         pbkdf2(secret_key_base, cbc_salt, md, aes256_key_size),
-                         pbkdf2(secret_key_base, sign_salt, md, sign_key_size)});
+    for (const auto& secret_key_base : secret_key_bases) {
+        for (const EVP_MD* md : mds) {
+            // PBKDF2's output prefix does not depend on the requested length, so
+            // deriving 32 bytes equals Rails' generate_key(salt)[0, 32].
+            keys_.push_back({pbkdf2(secret_key_base, gcm_salt, md, aes256_key_size),
+                             pbkdf2(secret_key_base, cbc_salt, md, aes256_key_size),
+                             pbkdf2(secret_key_base, sign_salt, md, sign_key_size)});
+        }
     }
 }
 

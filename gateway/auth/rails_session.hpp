@@ -22,6 +22,10 @@
 // envelope without "pur" is accepted, as Rails' cookie jar does (Rails 5.2 wrote
 // expiry-only envelopes); one naming another purpose is not.
 //
+// Several secret_key_base values may be configured at once (Rails' own
+// cookies_rotations): a cookie made with any of them is read, the first (the
+// current one) tried first.
+//
 // Reason codes (never containing cookie bytes): too_large, malformed, bad_signature,
 // decrypt_failed, expired, wrong_purpose, marshal_session; find_user adds
 // missing_key and bad_user_value.
@@ -60,6 +64,9 @@ public:
     // key_digest: "" (try SHA1 then SHA256), "sha1" or "sha256" (case-insensitive).
     // Throws std::invalid_argument for an empty secret or cookie name, or another digest.
     rails_session(std::string_view secret_key_base, std::string cookie_name, std::string_view key_digest);
+    // The same with several bases (at least one, none empty), current first.
+    rails_session(const std::vector<std::string>& secret_key_bases, std::string cookie_name,
+                  std::string_view key_digest);
 
     // cookie_value is the value as the browser sends it (URL-encoded); now_unix is
     // compared with an envelope's expiry.
@@ -89,7 +96,7 @@ private:
     rails_session_result decode_cbc(std::string_view data, std::string_view hex_digest, std::int64_t now_unix) const;
     rails_session_result from_plaintext(const std::string& plaintext, std::int64_t now_unix) const;
 
-    std::vector<key_set> keys_;
+    std::vector<key_set> keys_;  // per secret_key_base, per digest, in the order tried
     std::string purpose_;  // "cookie.<cookie name>"
 };
 

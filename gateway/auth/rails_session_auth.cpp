@@ -9,10 +9,22 @@ namespace gw::auth {
 
 rails_session_auth::rails_session_auth(std::string_view secret_key_base, std::string cookie_name,
                                        std::string_view key_digest, std::string session_key, std::string fallback_key)
-    : decoder_(secret_key_base, cookie_name, key_digest), cookie_name_(std::move(cookie_name)) {
+    : rails_session_auth(std::vector<std::string>{std::string(secret_key_base)}, std::move(cookie_name),
+                         std::string(key_digest), std::move(session_key), std::move(fallback_key)) {}
+
+rails_session_auth::rails_session_auth(const std::vector<std::string>& secret_key_bases, std::string cookie_name,
+                                       std::string key_digest, std::string session_key, std::string fallback_key)
+    : cookie_name_(std::move(cookie_name)),
+      key_digest_(std::move(key_digest)),
+      decoder_(std::make_shared<const rails_session>(secret_key_bases, cookie_name_, key_digest_)) {
     if (session_key.empty()) throw std::invalid_argument("Rails session key name is empty");
     keys_.push_back(std::move(session_key));
     if (!fallback_key.empty()) keys_.push_back(std::move(fallback_key));
+}
+
+std::shared_ptr<const rails_session> rails_session_auth::decoder_for(
+    const std::vector<std::string>& secret_key_bases) const {
+    return std::make_shared<const rails_session>(secret_key_bases, cookie_name_, key_digest_);
 }
 
 auth_result rails_session_auth::authenticate(const request_context& req) const {
@@ -23,7 +35,7 @@ auth_result rails_session_auth::authenticate(const request_context& req) const {
 auth_result rails_session_auth::authenticate_at(const request_context& req, std::int64_t now_unix) const {
     const auto cookie = find_cookie(req.headers, cookie_name_);
     if (!cookie || cookie->empty()) return auth_result::none("missing_cookie");
-    auto session = decoder_.decode(*cookie, now_unix);
+    auto session = decoder_.get()->decode(*cookie, now_unix);
     if (!session.ok()) return auth_result::bad(std::move(session.reason));
     auto user = rails_session::find_user(session.session, keys_);
     if (!user.ok()) return auth_result::bad(std::move(user.reason));

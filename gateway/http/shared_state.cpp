@@ -9,7 +9,8 @@ namespace gw::web {
 bool shared_state::accepting_streams() const {
     // The connection asking counts too: at the limit, the next stream would be refused.
     const bool full = static_cast<std::uint64_t>(connections.value()) > cfg.max_connections;
-    return !draining.load() && !full && ready();
+    // A gateway that has no keys yet from its JWKS URL would refuse every token.
+    return !draining.load() && !full && ready() && auth.keys_ready();
 }
 
 bool shared_state::cors_allows(std::string_view origin) const {

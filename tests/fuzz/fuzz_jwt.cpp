@@ -105,6 +105,8 @@ std::optional<std::string> expected_user(std::uint8_t config, std::string_view h
         return it == obj.MemberEnd() ? nullptr : &it->value;
     };
     if (!is_text(member(header, "alg"), "HS256") || member(header, "crit")) return std::nullopt;
+    // A kid must be a string; the one key has none, so any kid falls back to it.
+    if (const auto* kid = member(header, "kid"); kid && !kid->IsString()) return std::nullopt;
 
     const auto* exp = member(claims, "exp");
     if (exp && !(exp->IsNumber() && now < exp->GetDouble() + leeway)) return std::nullopt;

@@ -2,13 +2,10 @@
 
 #include "auth_test_support.hpp"
 #include "config.hpp"
+#include "temp_dir.hpp"
 
-#include <unistd.h>
 #include <catch2/catch.hpp>
 
-#include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
 
 using namespace gw;
@@ -16,17 +13,6 @@ using namespace gw::auth;
 namespace t = gw::auth::test;
 
 namespace {
-
-struct temp_file {
-    std::filesystem::path path;
-    explicit temp_file(const std::string& text) {
-        path =
-            std::filesystem::temp_directory_path() / ("gw_auth_test_" + std::to_string(::getpid()) + "_" +
-                                                      std::to_string(reinterpret_cast<std::uintptr_t>(this)) + ".pem");
-        std::ofstream(path) << text;
-    }
-    ~temp_file() { std::filesystem::remove(path); }
-};
 
 config jwt_config() {
     config c;
@@ -71,13 +57,14 @@ TEST_CASE("jwt mode with RS256 or ES256 needs a readable PEM public key of the r
     c.jwt_public_key = "/nonexistent/key.pem";
     CHECK(error_of(c).find("cannot read") != std::string::npos);
 
-    const temp_file rsa(t::make_key(true).public_pem);
-    const temp_file ec(t::make_key(false).public_pem);
-    c.jwt_public_key = rsa.path.string();
+    const t::temp_dir dir;
+    const auto rsa = dir.write("rsa.pem", t::make_key(true).public_pem);
+    const auto ec = dir.write("ec.pem", t::make_key(false).public_pem);
+    c.jwt_public_key = rsa;
     CHECK(error_of(c).empty());
     c.jwt_alg = "ES256";
     CHECK(error_of(c).find("P-256") != std::string::npos);
-    c.jwt_public_key = ec.path.string();
+    c.jwt_public_key = ec;
     CHECK(error_of(c).empty());
     c.jwt_alg = "none";
     CHECK(error_of(c).find("--jwt-alg") != std::string::npos);

@@ -5,6 +5,7 @@
 // with real issuers is proven by the fixture tests (PyJWT, ActiveSupport), not here.
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -124,6 +125,37 @@ inline std::string pk_token(const key_pair& kp, bool es256, std::string_view hea
         sig = raw;
     }
     return input + "." + b64url(sig);
+}
+
+// The public half as a JWK (RFC 7518 6.2, 6.3): {"kty":..., "kid":..., <extra>}.
+// extra is JSON members to add, e.g. R"("use":"sig")", or "" for none.
+inline std::string jwk(const key_pair& kp, bool rsa, std::string_view kid, std::string_view extra = "") {
+    auto bn_b64 = [&](const char* name) {
+        BIGNUM* bn = nullptr;
+        if (EVP_PKEY_get_bn_param(kp.key.get(), name, &bn) != 1) throw std::runtime_error("no key parameter");
+        std::string bytes(static_cast<std::size_t>(BN_num_bytes(bn)), '\0');
+        BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
+        BN_free(bn);
+        return b64url(bytes);
+    };
+    std::string out = "{";
+    if (rsa) {
+        out += R"("kty":"RSA","n":")" + bn_b64(OSSL_PKEY_PARAM_RSA_N) + R"(","e":")" + bn_b64(OSSL_PKEY_PARAM_RSA_E) +
+               "\"";
+    } else {
+        std::array<unsigned char, 65> point{};
+        std::size_t len = 0;
+        if (EVP_PKEY_get_octet_string_param(kp.key.get(), OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point.data(),
+                                            point.size(), &len) != 1 ||
+            len != 65)
+            throw std::runtime_error("no uncompressed EC point");
+        const std::string_view p(reinterpret_cast<const char*>(point.data()), len);
+        out += R"("kty":"EC","crv":"P-256","x":")" + b64url(p.substr(1, 32)) + R"(","y":")" + b64url(p.substr(33, 32)) +
+               "\"";
+    }
+    if (!kid.empty()) out += R"(,"kid":")" + std::string(kid) + "\"";
+    if (!extra.empty()) out += "," + std::string(extra);
+    return out + "}";
 }
 
 inline std::string pbkdf2(std::string_view secret, std::string_view salt, const EVP_MD* md, std::size_t n) {

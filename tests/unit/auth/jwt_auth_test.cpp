@@ -16,7 +16,7 @@ constexpr std::int64_t now = 1700000000;
 jwt_auth make(std::string cookie = "gw_token") {
     jwt_verifier::options o;
     o.key = secret;
-    return jwt_auth(jwt_verifier(std::move(o)), std::move(cookie));
+    return jwt_auth(std::move(o), std::move(cookie));
 }
 
 std::string tok(const std::string& sub) {

@@ -15,7 +15,7 @@ namespace t = gw::auth::test;
 
 namespace {
 
-jwt_verifier verifier_for(const rapidjson::Value& v) {
+jwt_verifier::options options_for(const rapidjson::Value& v) {
     jwt_verifier::options o;
     o.alg = t::str(v, "alg");
     if (v.HasMember("secret")) o.key = t::str(v, "secret");
@@ -25,8 +25,10 @@ jwt_verifier verifier_for(const rapidjson::Value& v) {
     o.issuer = t::str(v, "issuer");
     if (v.HasMember("claim")) o.claim = t::str(v, "claim");
     if (v.HasMember("leeway")) o.leeway = v["leeway"].GetInt64();
-    return jwt_verifier(std::move(o));
+    return o;
 }
+
+jwt_verifier verifier_for(const rapidjson::Value& v) { return jwt_verifier(options_for(v)); }
 
 // Runs every non-live case whose name starts with one of prefixes; returns how many ran.
 int run_cases(std::initializer_list<const char*> prefixes) {
@@ -87,7 +89,7 @@ TEST_CASE("current PyJWT tokens authenticate through the jwt mode from every tok
         const auto name = t::str(c, "name");
         const auto token = t::str(c, "token");
         const auto expect = t::str(c, "expect");
-        const jwt_auth mode(verifier_for(c["verifier"]), "gw_token");
+        const jwt_auth mode(options_for(c["verifier"]), "gw_token");
         const auto peer = net::ip::make_address("127.0.0.1");
 
         http::fields cookie;

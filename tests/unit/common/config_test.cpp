@@ -78,8 +78,9 @@ TEST_CASE("the database URL comes from the flag, its twin, then DATABASE_URL", "
 TEST_CASE("the default connection limit is the open-file limit less the gateway's own descriptors", "[config]") {
     auto c = args{{"--threads", "2"}}.parse().cfg;
     auto b = gw::connection_budget_for(c, 20000);
-    // stdio 3, acceptor 1, 3 loops x 3, signal pipe 2, LISTEN + queue probe 2, ops reserve, spare 32
-    CHECK(b.reserved == 3 + 1 + 9 + 2 + 2 + gw::ops_connection_reserve + 32);
+    // stdio 3, acceptor 1, 4 loops (2 shards, main, credentials) x 3, signal pipe 2,
+    // LISTEN + queue probe 2, ops reserve, spare 32
+    CHECK(b.reserved == 3 + 1 + 12 + 2 + 2 + gw::ops_connection_reserve + 32);
     CHECK(b.allowed == 20000 - b.reserved);
     CHECK(b.default_max_connections() == b.allowed);
     CHECK(b.reserved < 100);
@@ -193,4 +194,32 @@ TEST_CASE("a value with a line break is shown escaped, so the error stays on one
             CHECK((msg.find("\\n") != std::string::npos || msg.find("\\r") != std::string::npos));
         }
     }
+}
+
+TEST_CASE("credential files have _FILE env twins; the JWKS URL must be http or https", "[config]") {
+    args a{{}, {{"SSE_GATEWAY_PROXY_SECRET_FILE", "/run/secrets/proxy"},
+                {"SSE_GATEWAY_JWT_SECRET_FILE", "/run/secrets/jwt"},
+                {"SSE_GATEWAY_RAILS_SECRET_KEY_BASE_FILE", "/run/secrets/skb"},
+                {"SSE_GATEWAY_JWT_JWKS", "/run/jwks.json"},
+                {"SSE_GATEWAY_JWT_JWKS_URL", "https://id.example/.well-known/jwks.json"},
+                {"SSE_GATEWAY_JWT_JWKS_CA_FILE", "/etc/ca.pem"},
+                {"SSE_GATEWAY_JWT_JWKS_REFRESH", "60"},
+                {"SSE_GATEWAY_JWT_JWKS_MIN_REFRESH", "5"}}};
+    auto c = a.parse().cfg;
+    CHECK(c.proxy_secret_file == "/run/secrets/proxy");
+    CHECK(c.jwt_secret_file == "/run/secrets/jwt");
+    CHECK(c.rails_secret_key_base_file == "/run/secrets/skb");
+    CHECK(c.jwt_jwks == "/run/jwks.json");
+    CHECK(c.jwt_jwks_url == "https://id.example/.well-known/jwks.json");
+    CHECK(c.jwt_jwks_ca_file == "/etc/ca.pem");
+    CHECK(c.jwt_jwks_refresh == std::chrono::seconds(60));
+    CHECK(c.jwt_jwks_min_refresh == std::chrono::seconds(5));
+    CHECK(gw::unknown_env_names({"SSE_GATEWAY_JWT_SECRET_FILE", "SSE_GATEWAY_JWT_JWKS_URL"}).empty());
+
+    auto defaults = args{}.parse().cfg;
+    CHECK(defaults.jwt_jwks_refresh == std::chrono::seconds(300));
+    CHECK(defaults.jwt_jwks_min_refresh == std::chrono::seconds(15));
+    CHECK_THROWS_AS((args{{"--jwt-jwks-url", "ftp://id.example/jwks"}}.parse()), gw::config_error);
+    CHECK_THROWS_AS((args{{"--jwt-secret-file", ""}}.parse()), gw::config_error);
+    CHECK_THROWS_AS((args{{"--jwt-jwks-refresh", "0"}}.parse()), gw::config_error);
 }
