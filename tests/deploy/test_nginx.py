@@ -6,7 +6,6 @@ its own user, HTTP/2, and the retry-later answer while the gateway is down."""
 import http.server
 import os
 import queue
-import signal
 import subprocess
 import tempfile
 import threading
@@ -16,8 +15,6 @@ import unittest
 import deploy_common as dc
 from deploy_common import harness
 
-EXAMPLE = os.path.join(dc.REPO, "deploy", "nginx", "sse-gateway.conf")
-NGINX = "/usr/sbin/nginx"
 SECRET = "nginx-example-secret-3c2b"
 
 
@@ -51,12 +48,6 @@ class StandInApp(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def replace_once(text, old, new):
-    if text.count(old) != 1:
-        raise AssertionError(f"the example no longer has exactly one {old!r}: update this test with it")
-    return text.replace(old, new)
-
-
 class NginxExampleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -76,67 +67,11 @@ class NginxExampleTest(unittest.TestCase):
         cls.addClassCleanup(cls.app.server_close)
         cls.addClassCleanup(cls.app.shutdown)
 
-        crt, key = os.path.join(cls.tmp, "site.crt"), os.path.join(cls.tmp, "site.key")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                        "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", crt],
-                       check=True, capture_output=True, timeout=60)
-        secret_conf = os.path.join(cls.tmp, "secret.conf")
-        with open(secret_conf, "w") as f:
-            f.write(f'proxy_set_header X-Gateway-Secret "{SECRET}";\n')
-
         cls.http_port, cls.https_port = harness.free_port(), harness.free_port()
-        with open(EXAMPLE) as f:
-            site = f.read()
-        site = replace_once(site, "server app:3000;", f"server 127.0.0.1:{cls.app.server_address[1]};")
-        site = replace_once(site, "server sse-gateway:8080;", f"server 127.0.0.1:{cls.gw.port};")
-        site = replace_once(site, "listen 80;", f"listen 127.0.0.1:{cls.http_port};")
-        site = replace_once(site, "listen 443 ssl http2;", f"listen 127.0.0.1:{cls.https_port} ssl http2;")
-        site = replace_once(site, "/etc/nginx/tls/site.crt", crt)
-        site = replace_once(site, "/etc/nginx/tls/site.key", key)
-        site = replace_once(site, "include /etc/nginx/sse-gateway-secret.conf;", f"include {secret_conf};")
-        with open(os.path.join(cls.tmp, "site.conf"), "w") as f:
-            f.write(site)
-        user = "user root;" if os.geteuid() == 0 else ""
-        t = cls.tmp
-        with open(os.path.join(t, "nginx.conf"), "w") as f:
-            f.write(f"""{user}
-worker_processes 1;
-pid {t}/nginx.pid;
-error_log {t}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log {t}/access.log;
-  client_body_temp_path {t}/cb; proxy_temp_path {t}/px; fastcgi_temp_path {t}/fc;
-  uwsgi_temp_path {t}/uw; scgi_temp_path {t}/sc;
-  include {t}/site.conf;
-}}
-""")
-        argv = [NGINX, "-p", t, "-c", f"{t}/nginx.conf", "-e", f"{t}/error.log"]
-        check = subprocess.run(argv + ["-t"], capture_output=True, text=True, timeout=30)
-        if check.returncode != 0:
-            raise AssertionError(f"nginx -t refused the example:\n{check.stderr}")
-        cls.nginx = subprocess.Popen(argv + ["-g", "daemon off;"], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=harness._pdeathsig)
-        cls.addClassCleanup(cls.stop_nginx)
-        harness.wait_until(lambda: cls.port_open(cls.http_port) and cls.port_open(cls.https_port), 15,
-                           "nginx to listen")
-
-    @classmethod
-    def stop_nginx(cls):
-        cls.nginx.send_signal(signal.SIGTERM)
-        try:
-            cls.nginx.wait(15)
-        except subprocess.TimeoutExpired:
-            cls.nginx.kill()
-            cls.nginx.wait(10)
-
-    @staticmethod
-    def port_open(port):
-        import socket
-        with socket.socket() as s:
-            s.settimeout(1)
-            return s.connect_ex(("127.0.0.1", port)) == 0
+        site = dc.nginx_example_site(cls.tmp, cls.app.server_address[1], [cls.gw.port], cls.http_port,
+                                     cls.https_port, SECRET)
+        cls.nginx = dc.Nginx(cls.tmp, site, [cls.http_port, cls.https_port]).__enter__()
+        cls.addClassCleanup(cls.nginx.close)
 
     def stream(self, headers):
         client = harness.SseClient(self.http_port, headers=headers, timeout=10)

@@ -334,6 +334,17 @@ def http_get(port, path, headers=None, method="GET", timeout=15):
         conn.close()
 
 
+def recv_ready(sock):
+    """What a non-blocking socket the selector called readable has: bytes; b"" at EOF
+    or after a reset; None when there is nothing after all (a spurious wake-up)."""
+    try:
+        return sock.recv(65536)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
+
+
 def raw_request(port, data, timeout=10):
     """Sends bytes as they are, returns everything the gateway answers until it
     closes the connection (or the timeout passes: then what came so far)."""
@@ -351,60 +362,27 @@ def raw_request(port, data, timeout=10):
         return out
 
 
-class SseClient:
-    """A raw-socket HTTP/1.1 GET whose body is parsed as an event stream, as it
-    arrives. Opening waits (bounded) for the status line and headers."""
+class SseParser:
+    """An HTTP/1.1 response whose body is read as an event stream, fed bytes as they
+    arrive (no socket of its own): `feed_head` with the head, then `feed` with the
+    body. Dispatched events go to `.events`, in order."""
 
-    def __init__(self, port, path=STREAM_PATH, headers=None, timeout=15):
+    def __init__(self):
         self.events = queue.SimpleQueue()  # dispatched events, in order
         self.comments = []                 # comment lines, without the ':'
         self.retry = None
-        self.eof = False
         self.status = None
+        self.status_line = None
         self.headers = {}
-        self._wire = b""      # everything received, headers included
         self._body = b""      # the decoded (de-chunked) body
         self._pending = b""   # body bytes not yet split into lines
         self._chunked = False
         self._chunk_buf = b""
         self._chunk_left = None  # None: expecting a size line; >0: data; 0: CRLF after data
         self._block = {}
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        _live.add(self)
-        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Accept: text/event-stream"]
-        request = "\r\n".join(lines).encode()
-        for name, value in (headers or {}).items():
-            request += b"\r\n" + name.encode() + b": " + (value if isinstance(value, bytes) else value.encode())
-        self.sock.sendall(request + b"\r\n\r\n")
-        self._read_head(timeout)
 
-    # --- socket -------------------------------------------------------------
-    def _recv(self, deadline):
-        """Reads what is available before deadline; False on timeout, sets eof."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or self.eof:
-            return False
-        ready, _, _ = select.select([self.sock], [], [], remaining)
-        if not ready:
-            return False
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, OSError):
-            data = b""
-        if not data:
-            self.eof = True
-            return False
-        self._wire += data
-        return data
-
-    def _read_head(self, timeout):
-        deadline = time.monotonic() + timeout
-        while b"\r\n\r\n" not in self._wire:
-            if not self._recv(deadline):
-                self.close()
-                raise AssertionError(f"no complete response head within {timeout}s "
-                                     f"(eof={self.eof}); got {self._wire!r}")
-        head, _, rest = self._wire.partition(b"\r\n\r\n")
+    def feed_head(self, head):
+        """The response head: everything before the blank line that ends it."""
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         self.status_line = status_line
         self.status = int(status_line.split(" ")[1])
@@ -412,10 +390,17 @@ class SseClient:
             name, _, value = line.partition(":")
             self.headers[name.strip().lower()] = value.strip()
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
-        self._feed(rest)
+
+    def complete(self):
+        """True once the body has ended by its framing (the last chunk, or
+        Content-Length bytes): a proxy keeping the connection alive ends a stream so."""
+        if self._chunked:
+            return self._chunk_left == -1
+        length = self.headers.get("content-length")
+        return length is not None and len(self._body) >= int(length)
 
     # --- body decoding --------------------------------------------------------
-    def _feed(self, data):
+    def feed(self, data):
         if self._chunked:
             data = self._dechunk(data)
         self._body += data
@@ -470,10 +455,58 @@ class SseClient:
         elif name == "retry":
             self.retry = value
 
+
+class SseClient(SseParser):
+    """A raw-socket HTTP/1.1 GET whose body is parsed as an event stream, as it
+    arrives. Opening waits (bounded) for the status line and headers."""
+
+    def __init__(self, port, path=STREAM_PATH, headers=None, timeout=15):
+        super().__init__()
+        self.eof = False
+        self._wire = b""      # everything received, headers included
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        _live.add(self)
+        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Accept: text/event-stream"]
+        request = "\r\n".join(lines).encode()
+        for name, value in (headers or {}).items():
+            request += b"\r\n" + name.encode() + b": " + (value if isinstance(value, bytes) else value.encode())
+        self.sock.sendall(request + b"\r\n\r\n")
+        self._read_head(timeout)
+
+    # --- socket -------------------------------------------------------------
+    def _recv(self, deadline):
+        """Reads what is available before deadline; False on timeout, sets eof."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.eof:
+            return False
+        ready, _, _ = select.select([self.sock], [], [], remaining)
+        if not ready:
+            return False
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, OSError):
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self._wire += data
+        return data
+
+    def _read_head(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self._wire:
+            if not self._recv(deadline):
+                self.close()
+                raise AssertionError(f"no complete response head within {timeout}s "
+                                     f"(eof={self.eof}); got {self._wire!r}")
+        head, _, rest = self._wire.partition(b"\r\n\r\n")
+        self.feed_head(head)
+        self.feed(rest)
+
     def _pump(self, deadline):
         data = self._recv(deadline)
         if data:
-            self._feed(data)
+            self.feed(data)
         return data
 
     # --- waiting -----------------------------------------------------------

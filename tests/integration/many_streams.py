@@ -5,6 +5,8 @@ import selectors
 import socket
 import time
 
+import harness
+
 
 class Stream:
     def __init__(self, user):
@@ -73,12 +75,9 @@ class ManyStreams:
             self.pump(0.05)
 
     def _read(self, s):
-        try:
-            data = s.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
+        data = harness.recv_ready(s.sock)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:
             s.eof_at = time.monotonic()
             self.sel.unregister(s.sock)
