@@ -77,6 +77,7 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
             if ((key.first == "401" || key.first == "403") == auth)
                 m.sample(name, "reason", key.second, static_cast<double>(n));
     }
+    state.auth.write_metrics(m);
     return m.text();
 }
 

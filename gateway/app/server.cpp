@@ -79,7 +79,7 @@ int server::run() {
         .str("stream_path", cfg_.stream_path)
         .str("channel_template", cfg_.channel_template)
         .str("boot_id", router_->boot_id());
-    if (cfg_.proxy_secret.empty() && cfg_.allow_insecure_proxy_header)
+    if (cfg_.proxy_secret.empty() && cfg_.proxy_secret_file.empty() && cfg_.allow_insecure_proxy_header)
         log::warn("proxy-header mode trusts the user header without a secret: development only");
 
     for (auto& s : shards_) guards_.emplace_back(net::make_work_guard(s->context()));
@@ -89,6 +89,8 @@ int server::run() {
     signals_.async_wait([this](error_code ec, int sig) {
         if (!ec) begin_shutdown(sig);
     });
+    // SIGHUP reloads the credential files from here on; a JWKS URL is fetched.
+    state_.auth.start();
     do_accept();
     main_ioc_.run();
 
