@@ -124,7 +124,10 @@ const option options[] = {
      GW_SET(set_listen(c, f, v))},
     {"database-url", "CONNINFO", "$DATABASE_URL, else libpq env", "the LISTEN connection's conninfo or URI",
      GW_SET(c.database_url = v)},
-    {"threads", "N", "cores", "event-loop threads", GW_SET(c.threads = to_uint<unsigned>(f, v, 1, 64))},
+    {"threads", "N", "cores",
+     "event-loop threads: the first runs the LISTEN connection and every stream, the others take connections "
+     "(parse, authenticate, probes)",
+     GW_SET(c.threads = to_uint<unsigned>(f, v, 1, 64))},
     {"stream-path", "PATH", "/authy/live_status", "the stream route", GW_SET(set_path(c, f, v))},
     {"channel-template", "TEXT", "user_{user}", "channel name for a user id ({user} is replaced)",
      GW_SET(set_text_line(c.channel_template, f, v))},

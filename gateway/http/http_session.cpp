@@ -4,7 +4,8 @@
 #include "http/responses.hpp"
 #include "http/stream_session.hpp"
 #include "log.hpp"
-#include "payload_rule.hpp"
+
+#include <unistd.h>
 
 #include <charconv>
 
@@ -41,10 +42,11 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
 
 }  // namespace
 
-http_session::http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
-                           admission admit)
+http_session::http_session(tcp::socket socket, hub::shard& shard, hub::shard& home, shared_state& state,
+                           connection_slot slot, admission admit)
     : stream_(std::move(socket)),
       shard_(shard),
+      home_(home),
       state_(state),
       slot_(std::move(slot)),
       admit_(admit) {}
@@ -170,13 +172,38 @@ void http_session::handle_stream(const request& req) {
     auto last_seq = has_last_id ? own_sequence(last_id->value(), state_.boot_id) : std::nullopt;
     auto head = cors_origin_.empty() ? state_.stream_head
                                      : std::make_shared<const std::string>(stream_head_text(state_.cfg, cors_origin_));
-    auto s = std::make_shared<stream_session>(stream_.release_socket(), shard_, state_, std::move(who.user),
-                                              std::move(named.channel), std::move(*slot_), has_last_id, last_seq,
-                                              std::move(head), stream_end(who.expires_at_ms));
+    auto open = [&state = state_, user = std::move(who.user), channel = std::move(named.channel),
+                 slot = std::move(*slot_), has_last_id, last_seq, head = std::move(head),
+                 end = stream_end(who.expires_at_ms)](tcp::socket socket, hub::shard& home) mutable {
+        if (!socket.is_open()) return state.users.release(user);
+        std::make_shared<stream_session>(std::move(socket), home, state, std::move(user), std::move(channel),
+                                         std::move(slot), has_last_id, last_seq, std::move(head), end)
+            ->start();
+    };
     closed_ = true;
     shard_.untrack(track_id_);
     slot_.reset();
-    s->start();
+    auto socket = stream_.release_socket();
+    if (&home_ == &shard_) return open(std::move(socket), home_);
+    // The descriptor moves to the home loop, where the socket is made anew (a
+    // socket belongs to one io_context). The stream starts there.
+    error_code ec;
+    const auto protocol = socket.local_endpoint(ec).protocol();
+    const int fd = ec ? -1 : socket.release(ec);
+    if (ec) {
+        log::warn("stream handoff failed").str("error", ec.message());
+        return open(tcp::socket(shard_.context()), home_);  // counts the user's stream back
+    }
+    net::post(home_.context(), [open = std::move(open), &home = home_, protocol, fd]() mutable {
+        tcp::socket moved(home.context());
+        error_code ec;
+        moved.assign(protocol, fd, ec);
+        if (ec) {
+            log::warn("stream handoff failed").str("error", ec.message());
+            ::close(fd);
+        }
+        open(std::move(moved), home);
+    });
 }
 
 void http_session::handle_preflight(const request& req) {

@@ -3,6 +3,8 @@
 // with a header deadline and size limit, answers the built-in routes (healthz,
 // readyz, metrics), refuses what it must (JSON bodies), and hands an authenticated
 // stream request's socket to a stream_session, dropping its parser and buffers.
+// Streams live on the home shard (the router's: see server.cpp); a session on
+// another shard moves the socket there.
 //
 // Thread rule: runs on its shard's thread only; pending operations own it.
 #include "http/responses.hpp"
@@ -24,7 +26,7 @@ enum class admission {
 
 class http_session final : public hub::closable, public std::enable_shared_from_this<http_session> {
 public:
-    http_session(tcp::socket socket, hub::shard& shard, shared_state& state, connection_slot slot,
+    http_session(tcp::socket socket, hub::shard& shard, hub::shard& home, shared_state& state, connection_slot slot,
                  admission admit);
 
     void run();
@@ -47,6 +49,7 @@ private:
 
     beast::tcp_stream stream_;
     hub::shard& shard_;
+    hub::shard& home_;  // where streams live
     shared_state& state_;
     std::optional<connection_slot> slot_;
     admission admit_;

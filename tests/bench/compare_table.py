@@ -264,18 +264,17 @@ def check_targets(m, gw, fl, labels, issue_floor):
                                                      fmt(b, ".3f")))
     if len(labels) > 1:
         # Measured where the gateway does the work: the fan-out phase (one NOTIFY, every
-        # stream), else flat out. "Grows" means by more than 5 %: less is within this
-        # machine's run-to-run noise.
+        # stream), else flat out.
         by_threads = sorted(labels, key=lambda label: int(label.rsplit("-t", 1)[1]))
         key = "fanout_rate" if all(have(m[label].get("fanout_rate")) for label in by_threads) else "flat_rate"
         cpu_key = "fanout_cpu" if key == "fanout_rate" else "flat_cpu"
         rates = [m[label].get(key) for label in by_threads]
         cpu = [m[label].get(cpu_key) for label in by_threads]
-        ok = have(*rates) and all(y > 1.05 * x for x, y in zip(rates, rates[1:]))
-        verdict("%s throughput grows with --threads (by more than 5 %%)" % ("fan-out" if key == "fanout_rate" else
-                                                                          "flat-out"), ok if have(*rates) else None,
+        # Every stream lives on the LISTEN connection's loop (issue 12: no thread hop on
+        # the event path), so --threads no longer multiplies the fan-out: shown, not judged.
+        lines.append("- shown: %s throughput by --threads — %s" % ("fan-out" if key == "fanout_rate" else "flat-out",
                 ", ".join("%s: %s events/s (%s µs CPU/event)" % (label, fmt(r, ".0f"), fmt(c, ".2f"))
-                          for label, r, c in zip(by_threads, rates, cpu)))
+                          for label, r, c in zip(by_threads, rates, cpu))))
     return lines
 
 
