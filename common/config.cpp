@@ -204,6 +204,10 @@ const option options[] = {
      GW_SET(c.rails_fallback_key = v)},
     {"rails-key-digest", "DIGEST", "sha1 then sha256", "key-generator digest: sha1 or sha256",
      GW_SET(if (v != "sha1" && v != "sha256") bad(f, "must be sha1 or sha256"); c.rails_key_digest = v)},
+    {"credentials-watch-seconds", "SECONDS", "0",
+     "look at the credential files this often and reload when their contents changed, as a mounted "
+     "Kubernetes Secret does (0: reload only on SIGHUP)",
+     GW_SET(c.credentials_watch = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 86400)))},
     {"cors-origins", "ORIGINS", "none", "comma list of allowed CORS origins", GW_SET(c.cors_origins = to_list(v))},
     {"snapshot-sql", "SQL", "none", "query for a user's current state ($1 = user id), sent first on every stream",
      GW_SET(c.snapshot_sql = v)},

@@ -71,6 +71,8 @@ struct config {
 
     std::string rails_secret_key_base;
     std::string rails_secret_key_base_file;  // one secret_key_base per line
+    // Re-read the credential files this often when their contents changed (0: only on SIGHUP).
+    std::chrono::seconds credentials_watch{0};
     std::string rails_cookie;
     std::string rails_session_key = "pre_2fa_auth_user_id";
     std::string rails_fallback_key;

@@ -56,11 +56,10 @@ std::vector<jwt_key> jwt_file_keys(const config& cfg) {
         for (std::size_t i = 0; i < secrets.size(); ++i) {
             if (secrets[i].size() < min_hs256_secret) {
                 const bool from_flag = i == 0 && !cfg.jwt_secret.empty();
-                throw std::invalid_argument(
-                    from_flag ? std::string("--jwt-secret must be at least 32 bytes for HS256")
-                              : "--jwt-secret-file '" + cfg.jwt_secret_file + "': secret " +
-                                    std::to_string(i + (cfg.jwt_secret.empty() ? 1 : 0)) +
-                                    " is shorter than the 32 bytes HS256 needs");
+                throw std::invalid_argument(from_flag ? std::string("--jwt-secret must be at least 32 bytes for HS256")
+                                                      : "--jwt-secret-file '" + cfg.jwt_secret_file + "': secret " +
+                                                            std::to_string(i + (cfg.jwt_secret.empty() ? 1 : 0)) +
+                                                            " is shorter than the 32 bytes HS256 needs");
             }
             keys.push_back(jwt_key::hmac(secrets[i]));
         }
@@ -115,7 +114,23 @@ auth_chain::loaded auth_chain::load() const {
     return l;
 }
 
+std::string auth_chain::file_state() const {
+    std::string state;
+    for (const auto* path : {&cfg_.proxy_secret_file, &cfg_.jwt_secret_file, &cfg_.jwt_public_key, &cfg_.jwt_jwks,
+                             &cfg_.rails_secret_key_base_file}) {
+        if (path->empty()) continue;
+        try {
+            for (const auto& f : key_files::read_file_or_directory(*path, "file"))
+                state.append(f.path).append(1, '\0').append(f.text).append(1, '\0');
+        } catch (const std::invalid_argument& e) {
+            state.append(e.what()).append(1, '\0');
+        }
+    }
+    return state;
+}
+
 auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
+    if (cfg_.credentials_watch.count() > 0) watched_ = file_state();
     auto keys = load();
     for (const auto& mode : cfg_.auth_modes) {
         if (mode == "proxy-header") {
@@ -149,8 +164,9 @@ auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
                 s.refresh = cfg_.jwt_jwks_refresh;
                 s.min_interval = cfg_.jwt_jwks_min_refresh;
                 auto* target = j.get();
-                jwks_ = std::make_unique<jwks_fetcher>(
-                    keeper_ioc_, std::move(s), [target](std::vector<jwt_key> k) { target->set_keys(jwt_auth::key_source::remote, std::move(k)); });
+                jwks_ = std::make_unique<jwks_fetcher>(keeper_ioc_, std::move(s), [target](std::vector<jwt_key> k) {
+                    target->set_keys(jwt_auth::key_source::remote, std::move(k));
+                });
                 j->on_unknown_kid([f = jwks_.get()] { f->request_refresh(); });
             }
             jwt_ = j.get();
@@ -162,9 +178,9 @@ auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
             if (cfg_.rails_cookie.empty())
                 throw std::invalid_argument("rails-session mode needs --rails-cookie (the session cookie name)");
             try {
-                auto r = std::make_unique<rails_session_auth>(keys.rails_bases, cfg_.rails_cookie,
-                                                              cfg_.rails_key_digest, cfg_.rails_session_key,
-                                                              cfg_.rails_fallback_key);
+                auto r =
+                    std::make_unique<rails_session_auth>(keys.rails_bases, cfg_.rails_cookie, cfg_.rails_key_digest,
+                                                         cfg_.rails_session_key, cfg_.rails_fallback_key);
                 rails_ = r.get();
                 modes_.push_back(std::move(r));
             } catch (const std::invalid_argument& e) {
@@ -181,7 +197,9 @@ auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
 
 auth_chain::auth_chain(std::vector<std::unique_ptr<authenticator>> modes) : modes_(std::move(modes)) {}
 
-auth_chain::~auth_chain() { stop(); }
+auth_chain::~auth_chain() {
+    stop();
+}
 
 auth_result auth_chain::authenticate(const request_context& req) const {
     auth_result best = auth_result::none("missing_credentials");
@@ -199,6 +217,10 @@ void auth_chain::start() {
     if (keeper_.joinable()) return;
     sighup_.emplace(keeper_ioc_, SIGHUP);
     do_wait_sighup();
+    if (cfg_.credentials_watch.count() > 0) {
+        watch_timer_.emplace(keeper_ioc_);
+        do_watch();
+    }
     if (jwks_) jwks_->start();
     keeper_ = std::thread([this] { keeper_ioc_.run(); });
 }
@@ -220,10 +242,31 @@ void auth_chain::do_wait_sighup() {
     });
 }
 
-bool auth_chain::keys_ready() const { return !jwks_ || jwks_->loaded(); }
+bool auth_chain::keys_ready() const {
+    return !jwks_ || jwks_->loaded();
+}
+
+void auth_chain::do_watch() {
+    watch_timer_->expires_after(cfg_.credentials_watch);
+    watch_timer_->async_wait([this](error_code ec) {
+        if (ec) return;
+        bool changed = false;
+        {
+            std::lock_guard lock(reload_mutex_);
+            changed = file_state() != watched_;
+        }
+        if (changed) {
+            log::info("credential files changed: reloading");
+            reload();
+        }
+        do_watch();
+    });
+}
 
 auth_chain::reload_result auth_chain::reload() {
     std::lock_guard lock(reload_mutex_);
+    // Taken before the files are read: a change made meanwhile is seen by the next look.
+    if (cfg_.credentials_watch.count() > 0) watched_ = file_state();
     reload_result result;
     try {
         auto keys = load();

@@ -13,7 +13,8 @@
 //
 // Between start() and stop() a thread of the chain's own (no shard's: a slow file
 // or a slow identity provider never delays an event) waits for SIGHUP, which
-// reloads, and runs the JWKS URL's fetches.
+// reloads, looks at the files every --credentials-watch-seconds and reloads when
+// their contents changed, and runs the JWKS URL's fetches.
 //
 // Thread rule: authenticate() runs concurrently on every shard thread; start()
 // and stop() from the thread that owns the chain; reload() (serialised),
@@ -48,8 +49,9 @@ public:
 
     auth_result authenticate(const request_context& req) const;
 
-    // The credentials thread: SIGHUP reloads from start() on, and a JWKS URL is
-    // fetched; stop() ends both (a fetch in flight is abandoned). Idempotent.
+    // The credentials thread: SIGHUP (and, when configured, a change of the files)
+    // reloads from start() on, and a JWKS URL is fetched; stop() ends all of it (a
+    // fetch in flight is abandoned). Idempotent.
     void start();
     void stop();
     // False until every background key source has brought its first keys.
@@ -69,6 +71,8 @@ public:
 private:
     struct loaded;
     loaded load() const;
+    // Every credential file's bytes (or why it cannot be read): what a watch compares.
+    std::string file_state() const;
 
     config cfg_;
     std::vector<std::unique_ptr<authenticator>> modes_;
@@ -79,12 +83,15 @@ private:
     std::unique_ptr<jwks_fetcher> jwks_;
 
     void do_wait_sighup();
+    void do_watch();
     // Declared after everything its handlers use, so it is destroyed first.
     net::io_context keeper_ioc_{1};
     std::optional<net::signal_set> sighup_;
+    std::optional<net::steady_timer> watch_timer_;
     std::thread keeper_;
 
-    std::mutex reload_mutex_;
+    std::mutex reload_mutex_;  // serialises reload(); guards watched_
+    std::string watched_;      // file_state() when credentials were last loaded
     metrics::counter reloads_ok_;
     metrics::counter reloads_failed_;
     metrics::gauge proxy_secrets_;

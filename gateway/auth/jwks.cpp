@@ -60,8 +60,7 @@ EVP_PKEY* p256_key(const rapidjson::Value& jwk) {
     if (!x || !y || x->size() != p256_coordinate || y->size() != p256_coordinate) return nullptr;
     const std::string point = "\x04" + *x + *y;  // uncompressed SEC1 point
     param_bld_ptr bld(OSSL_PARAM_BLD_new());
-    if (!bld ||
-        OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
+    if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
         OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1)
         return nullptr;
     EVP_PKEY* pkey = from_params("EC", bld.get());

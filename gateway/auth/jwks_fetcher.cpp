@@ -4,9 +4,9 @@
 #include "log.hpp"
 #include "net.hpp"
 
+#include <openssl/ssl.h>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/ssl.hpp>
-#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <charconv>
@@ -82,8 +82,7 @@ net::awaitable<std::string> get(Stream& stream, const fetch_url& u) {
     parser.body_limit(jwks_fetcher::max_body);
     co_await http::async_read(stream, buffer, parser, net::use_awaitable);
     auto res = parser.release();
-    if (res.result() != http::status::ok)
-        throw std::runtime_error("HTTP status " + std::to_string(res.result_int()));
+    if (res.result() != http::status::ok) throw std::runtime_error("HTTP status " + std::to_string(res.result_int()));
     co_return std::move(res.body());
 }
 
@@ -193,9 +192,9 @@ struct jwks_fetcher::impl {
         stats.fetched.inc();
         stats.keys.set(static_cast<std::int64_t>(key_count));
         stats.up.set(1);
-        stats.last_success_unix.set(std::chrono::duration_cast<std::chrono::seconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+        stats.last_success_unix.set(
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
         // Key ids are public (the provider publishes them); the keys are not logged.
         const bool changed = kids != last_kids || stats.fetched.value() == 1;
         (changed ? log::info("jwks keys updated") : log::debug("jwks fetched"))

@@ -35,9 +35,9 @@ namespace gw::auth {
 // belong in a URL that is logged and shown in --help listings of the pod spec).
 struct fetch_url {
     bool tls = false;
-    std::string host;  // without the brackets of an IPv6 literal
-    std::string port;  // "80"/"443" unless given
-    std::string target;  // path and query, at least "/"
+    std::string host;         // without the brackets of an IPv6 literal
+    std::string port;         // "80"/"443" unless given
+    std::string target;       // path and query, at least "/"
     std::string host_header;  // host[:port] as the Host header carries it
 };
 
@@ -59,8 +59,8 @@ public:
     struct counters {
         metrics::counter fetched;  // fetches that brought a usable key set
         metrics::counter failed;
-        metrics::gauge keys;             // keys in use from the last good fetch
-        metrics::gauge up;               // 1 when the last fetch worked
+        metrics::gauge keys;               // keys in use from the last good fetch
+        metrics::gauge up;                 // 1 when the last fetch worked
         metrics::gauge last_success_unix;  // seconds; 0 before the first
     };
 

@@ -120,7 +120,8 @@ jwt_key jwt_key::from_public_key(jwt_alg alg, EVP_PKEY* raw, std::string kid) {
 }
 
 std::vector<jwt_key> jwt_key::from_pem(jwt_alg alg, std::string_view pem) {
-    const std::string expected = std::string(to_string(alg)) + " needs a PEM public key (\"BEGIN PUBLIC KEY\") or certificate";
+    const std::string expected =
+        std::string(to_string(alg)) + " needs a PEM public key (\"BEGIN PUBLIC KEY\") or certificate";
     if (alg == jwt_alg::hs256) throw std::invalid_argument("HS256 takes a secret, not a PEM key");
     bio_ptr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio) throw std::runtime_error("out of memory reading a JWT public key");
@@ -132,7 +133,8 @@ std::vector<jwt_key> jwt_key::from_pem(jwt_alg alg, std::string_view pem) {
             // block, which must not quietly leave the keys after it out.
             const bool end = ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE;
             ERR_clear_error();
-            if (!end) throw std::invalid_argument(expected + "; block " + std::to_string(keys.size() + 1) + " is damaged");
+            if (!end)
+                throw std::invalid_argument(expected + "; block " + std::to_string(keys.size() + 1) + " is damaged");
             break;
         }
         EVP_PKEY* k = public_key_of(b);

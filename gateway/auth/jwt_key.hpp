@@ -48,7 +48,7 @@ private:
 
     jwt_alg alg_;
     std::string kid_;
-    std::string secret_;             // HS256
+    std::string secret_;              // HS256
     std::shared_ptr<EVP_PKEY> pkey_;  // RS256, ES256
 };
 

@@ -269,7 +269,8 @@ class ContainerTest(unittest.TestCase):
     def kube_objects(self, port):
         """The ConfigMap, the Secret (secret.example.yaml with this database and secret,
         the optional keys left out) and the Deployment, changed only where this machine
-        or podman needs it: the built image, one replica, the host network (only
+        or podman needs it: the built image, one replica, the Secret's files in a host
+        directory, the host network (only
         loopback here), a free port instead of 8080, and no `ports` list (podman turns
         containerPort into a port mapping, which the host network refuses), so the
         probes name the port by number."""
@@ -278,9 +279,21 @@ class ContainerTest(unittest.TestCase):
                 return yaml.safe_load(f)
         config, secret, deployment = load("configmap.yaml"), load("secret.example.yaml"), load("deployment.yaml")
         config["data"]["SSE_GATEWAY_LISTEN"] = f"127.0.0.1:{port}"
-        secret["stringData"] = {"database-url": self.pg.url, "proxy-secret": self.secret}
+        secret["stringData"] = {"database-url": self.pg.url, "proxy-secrets": self.secret + "\n"}
         deployment["spec"]["replicas"] = 1
         pod = deployment["spec"]["template"]["spec"]
+        # The Secret's files: podman 4.3 has no Secret volumes, so a host directory
+        # holding the same files stands in at the same mount path.
+        files = tempfile.mkdtemp(prefix="sse-gw-kube-secret-")
+        self.addCleanup(shutil.rmtree, files, True)
+        os.chmod(files, 0o755)
+        for key, text in secret["stringData"].items():
+            with open(os.path.join(files, key), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(files, key), 0o644)
+        for volume in pod["volumes"]:
+            if volume.pop("secret", None) is not None:
+                volume["hostPath"] = {"path": files, "type": "Directory"}
         pod["hostNetwork"] = True
         container = pod["containers"][0]
         container["image"] = IMAGE
@@ -326,7 +339,7 @@ class ContainerTest(unittest.TestCase):
         for key, value in config["data"].items():
             self.assertEqual(env.get(key), str(value), key)
         self.assertEqual(env.get("DATABASE_URL"), self.pg.url)
-        self.assertEqual(env.get("SSE_GATEWAY_PROXY_SECRET"), self.secret)
+        self.assertNotIn("SSE_GATEWAY_PROXY_SECRET", env)  # a file of the Secret instead
         self.assertNotIn("SSE_GATEWAY_JWT_SECRET", env)
         self.assertNotIn("SSE_GATEWAY_RAILS_SECRET_KEY_BASE", env)
         # ... and the gateway took them: stream path, event name, snapshot query.

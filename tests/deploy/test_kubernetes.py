@@ -6,7 +6,9 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import unittest
 
 import yaml
@@ -71,12 +73,30 @@ class KubernetesManifestsTest(unittest.TestCase):
                 return p["containerPort"]
         self.fail(f"port {ref!r} is not a port of the container")
 
-    def env_of_pod(self):
-        """The gateway's environment as the pod would set it (secrets as placeholders)."""
+    def env_of_pod(self, root):
+        """The gateway's environment as the pod would set it (secrets from env as
+        placeholders), with the Secret's files written below root where the pod
+        mounts them, and the *_FILE paths pointed there."""
         env = {k: str(v) for k, v in self.config["data"].items()}
         for e in self.container.get("env", []):
             env[e["name"]] = e.get("value", "placeholder-secret")
+        mount = self.secret_mount()
+        for key, text in self.secret["stringData"].items():
+            with open(os.path.join(root, key), "w") as f:
+                f.write(text)
+        for name, value in env.items():
+            if name.endswith("_FILE") and value.startswith(mount + "/"):
+                env[name] = os.path.join(root, value[len(mount) + 1:])
         return env
+
+    def secret_mount(self):
+        """Where the container mounts the Secret's files."""
+        volumes = {v["name"]: v for v in self.pod["spec"].get("volumes", [])}
+        for m in self.container.get("volumeMounts", []):
+            secret = volumes[m["name"]].get("secret")
+            if secret and secret["secretName"] == self.secret["metadata"]["name"]:
+                return m["mountPath"]
+        self.fail("the container mounts no volume of the Secret")
 
     # ---- structure --------------------------------------------------------------------
     def test_every_manifest_is_a_known_kind_with_a_name_and_the_app_label(self):
@@ -114,18 +134,42 @@ class KubernetesManifestsTest(unittest.TestCase):
             self.assertIn(ref["key"], keys)
             names[e["name"]] = ref
         self.assertIn("DATABASE_URL", names)
-        self.assertIn("SSE_GATEWAY_PROXY_SECRET", names)
         self.assertFalse(names["DATABASE_URL"].get("optional"), "the database URL is required")
         for secretish in ("PASSWORD", "SECRET", "DATABASE_URL"):
             for key in self.config["data"]:
-                self.assertNotIn(secretish, key, f"{key} belongs in the Secret")
+                if not key.endswith("_FILE"):  # a path to a secret is not one
+                    self.assertNotIn(secretish, key, f"{key} belongs in the Secret")
+
+    def test_credentials_are_files_of_the_mounted_secret_so_they_rotate_without_a_restart(self):
+        mount = self.secret_mount()
+        self.assertTrue(next(m for m in self.container["volumeMounts"] if m["mountPath"] == mount)["readOnly"])
+        files = {k: v for k, v in self.config["data"].items() if k.endswith("_FILE")}
+        self.assertIn("SSE_GATEWAY_PROXY_SECRET_FILE", files)
+        for name, path in files.items():
+            self.opts.check_env_name(name, "ConfigMap")
+            self.assertEqual(os.path.dirname(path), mount, name)
+            self.assertIn(os.path.basename(path), self.secret["stringData"], f"{name}: no such key in the Secret")
+        # Credentials that rotate must not also be fixed in the environment.
+        env_names = {e["name"] for e in self.container.get("env", [])}
+        self.assertFalse(env_names & {"SSE_GATEWAY_PROXY_SECRET", "SSE_GATEWAY_JWT_SECRET",
+                                      "SSE_GATEWAY_RAILS_SECRET_KEY_BASE"})
+        self.assertGreater(int(self.config["data"]["SSE_GATEWAY_CREDENTIALS_WATCH_SECONDS"]), 0)
+        # The files are readable by the pod's user through its group, and only so.
+        volume = next(v for v in self.pod["spec"]["volumes"] if "secret" in v)
+        sc = self.pod["spec"]["securityContext"]
+        self.assertEqual(volume["secret"]["defaultMode"] & 0o047, 0o040)
+        self.assertEqual(sc["fsGroup"], sc["runAsGroup"])
 
     def test_the_binary_starts_with_the_pods_environment_and_answers_the_probe_paths(self):
-        env = self.env_of_pod()
+        root = tempfile.mkdtemp(prefix="sse-gw-k8s-")
+        self.addCleanup(shutil.rmtree, root, True)
+        env = self.env_of_pod(root)
         port = dc.listen_port(env["SSE_GATEWAY_LISTEN"])
         env["SSE_GATEWAY_LISTEN"] = "127.0.0.1:0"   # not the pod's port: another test may hold it
-        for optional in ("SSE_GATEWAY_JWT_SECRET", "SSE_GATEWAY_RAILS_SECRET_KEY_BASE"):
-            env.pop(optional, None)                  # only with their auth modes
+        env["SSE_GATEWAY_CREDENTIALS_WATCH_SECONDS"] = "1"  # the pod's 30 s, shortened for the test
+        proxy_file = env["SSE_GATEWAY_PROXY_SECRET_FILE"]
+        with open(proxy_file) as f:
+            proxy_secret = f.read().split()[0]
         # The image's ENTRYPOINT with no arguments (the built binary stands in for it),
         # given the low soft open-file limit some runtimes start containers with.
         with harness.TempPostgres() as pg:
@@ -150,16 +194,32 @@ class KubernetesManifestsTest(unittest.TestCase):
                 self.assertIn(b"sse_gateway_", body)
                 # The ConfigMap's snapshot query runs against the reference schema and
                 # its event name is the page's.
-                with gw.stream(7, secret=env["SSE_GATEWAY_PROXY_SECRET"]) as s:
+                with gw.stream(7, secret=proxy_secret) as s:
                     self.assertEqual(s.status, 200)
                     event = s.next_event(10)
                     self.assertEqual((event["event"], event["data"]),
                                      (env["SSE_GATEWAY_EVENT"], '{"status":"approved"}'))
+                    # An updated Secret (the kubelet swaps the files) is picked up with
+                    # the stream still open: the new secret first, the old one kept.
+                    os.replace(self.write_beside(proxy_file, f"rotated-secret\n{proxy_secret}\n"), proxy_file)
+                    harness.wait_until(lambda: gw.metrics().get('sse_gateway_config_reloads_total{result="ok"}')
+                                       == 1, 15, "the watched Secret file to be reloaded")
+                    with gw.stream(8, secret="rotated-secret") as rotated:
+                        self.assertEqual(rotated.status, 200)
+                    pg.notify("user_7", "denied")
+                    self.assertEqual(s.next_event(10)["data"], '{"status":"denied"}')
                 # The whole environment was taken: the stream path and event name from it.
                 listening = gw.wait_log(lambda l: l.get("msg") == "listening", 5, "listening")
                 self.assertEqual(listening["stream_path"], env["SSE_GATEWAY_STREAM_PATH"])
             self.assertFalse(any('"level":"error"' in l for l in gw.stdout_lines), gw.tail())
         self.assertEqual(port, self.container_port("http"))
+
+    @staticmethod
+    def write_beside(path, text):
+        tmp = path + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        return tmp
 
     # ---- ports and probes ------------------------------------------------------------------
     def test_ports_agree_from_configmap_to_container_to_service_to_networkpolicy(self):

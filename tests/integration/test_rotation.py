@@ -2,7 +2,7 @@
 credentials made by independent code (tokens by Debian's PyJWT, keys by Debian's
 python3-cryptography, Rails cookies by Debian's ActiveSupport).
 
-Each mode is rotated the documented way (proxy_docs/identity.md, "Rotating
+Each mode is rotated the documented way (proto_docs/identity.md, "Rotating
 credentials"): add the new credential next to the old one and SIGHUP, switch the
 app to the new one, remove the old one and SIGHUP. Throughout, a "user" keeps
 opening streams with whatever the app currently issues, and must never be
@@ -267,6 +267,40 @@ class ProxySecretRotationTest(RotationCase):
 
         self.rotate(gw, issue(old), issue(new), add, remove)
         self.assertEqual(gw.metric('sse_gateway_auth_keys{mode="proxy-header"}'), 1)
+
+
+class WatchedFilesTest(RotationCase):
+    def test_with_a_watch_a_changed_file_is_reloaded_without_a_signal_and_once(self):
+        old, new = self.secret("proxy-watch-old-8a7b6c"), self.secret("proxy-watch-new-1d2e3f")
+        path = write("watch/secrets", f"{old}\n")
+        gw = self.start("--proxy-secret-file", path, "--credentials-watch-seconds", "1")
+
+        def issue(secret):
+            return lambda u: (STREAM, {"X-User-Id": str(u), "X-Gateway-Secret": secret})
+
+        def changed(result):
+            before = self.reloads(gw, result)
+            return lambda: self.reloads(gw, result) == before + 1
+
+        def add():
+            done = changed("ok")
+            write("watch/secrets", f"{new}\n{old}\n")
+            harness.wait_until(done, 15, "the watch to reload")
+
+        def remove():
+            done = changed("ok")
+            write("watch/secrets", f"{new}\n")
+            harness.wait_until(done, 15, "the watch to reload")
+
+        self.rotate(gw, issue(old), issue(new), add, remove)
+        # An unchanged file is not reloaded again; a broken one fails once, not every look.
+        time.sleep(2.5)
+        self.assertEqual(self.reloads(gw, "ok"), 2)
+        write("watch/secrets", "\n")
+        harness.wait_until(lambda: self.reloads(gw, "failed") == 1, 15, "the failed reload")
+        time.sleep(2.5)
+        self.assertEqual(self.reloads(gw, "failed"), 1)
+        self.open(gw, 47, *issue(new)(47))
 
 
 class JwtRotationTest(RotationCase):

@@ -27,7 +27,7 @@ std::string error_of(auto&& f) {
 TEST_CASE("a secrets file holds one secret per line, trimmed, blank lines skipped, order kept") {
     using v = std::vector<std::string>;
     CHECK(key_files::secret_lines("new\nold\n") == v{"new", "old"});
-    CHECK(key_files::secret_lines("new\r\nold") == v{"new", "old"});          // CRLF, no final newline
+    CHECK(key_files::secret_lines("new\r\nold") == v{"new", "old"});  // CRLF, no final newline
     CHECK(key_files::secret_lines("\n  new \t\n\n\told\n\n") == v{"new", "old"});
     CHECK(key_files::secret_lines("a secret with spaces inside\n") == v{"a secret with spaces inside"});
     CHECK(key_files::secret_lines("").empty());
@@ -41,8 +41,8 @@ TEST_CASE("reading secrets refuses a missing, empty or blank file, naming the pa
 
     const auto missing = error_of([&] { key_files::read_secrets(dir.path() + "/nope", "proxy-secret-file"); });
     CHECK(missing == "--proxy-secret-file: cannot read '" + dir.path() + "/nope'");
-    CHECK(error_of([&] { key_files::read_secrets(dir.write("empty", ""), "jwt-secret-file"); })
-              .find("is empty") != std::string::npos);
+    CHECK(error_of([&] { key_files::read_secrets(dir.write("empty", ""), "jwt-secret-file"); }).find("is empty") !=
+          std::string::npos);
     const auto blank = error_of([&] { key_files::read_secrets(dir.write("blank", "\n  \n"), "jwt-secret-file"); });
     CHECK(blank.find("holds no secret") != std::string::npos);
     CHECK(blank.find("--jwt-secret-file") != std::string::npos);
@@ -81,6 +81,7 @@ TEST_CASE("a key directory yields its regular files in name order, skipping hidd
     CHECK(one[0].text == "A");
 
     std::filesystem::create_directory(dir.path() + "/none");
-    CHECK(error_of([&] { key_files::read_file_or_directory(dir.path() + "/none", "jwt-public-key"); })
-              .find("without key files") != std::string::npos);
+    CHECK(error_of([&] {
+              key_files::read_file_or_directory(dir.path() + "/none", "jwt-public-key");
+          }).find("without key files") != std::string::npos);
 }

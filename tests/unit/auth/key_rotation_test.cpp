@@ -44,10 +44,14 @@ jwt_key keyed(const t::key_pair& kp, jwt_alg alg, std::string kid) {
     return jwt_key::from_public_key(alg, kp.key.get(), std::move(kid));
 }
 
-std::string hs(const std::string& header, const std::string& secret) { return t::hs256_token(header, claims, secret); }
+std::string hs(const std::string& header, const std::string& secret) {
+    return t::hs256_token(header, claims, secret);
+}
 
 // Without exp, for the chain, which reads the real clock.
-std::string hs_token(const std::string& secret) { return t::hs256_token(R"({"alg":"HS256"})", R"({"sub":"7"})", secret); }
+std::string hs_token(const std::string& secret) {
+    return t::hs256_token(R"({"alg":"HS256"})", R"({"sub":"7"})", secret);
+}
 
 request_context ctx(const http::fields& f, std::string_view target = "/authy/live_status") {
     return request_context{f, target, net::ip::make_address("127.0.0.1")};
@@ -85,8 +89,8 @@ TEST_CASE("a kid picks the keys that carry it; an unknown kid falls back to keys
     const auto a = t::make_key(true);
     const auto b = t::make_key(true);
     const auto plain = t::make_key(true);
-    const auto v = with_keys({keyed(a, jwt_alg::rs256, "a"), keyed(b, jwt_alg::rs256, "b"),
-                              keyed(plain, jwt_alg::rs256, "")});
+    const auto v =
+        with_keys({keyed(a, jwt_alg::rs256, "a"), keyed(b, jwt_alg::rs256, "b"), keyed(plain, jwt_alg::rs256, "")});
 
     auto r = v.verify(t::pk_token(b, false, R"({"alg":"RS256","kid":"b"})", claims), now);
     CHECK(r.user == "7");
