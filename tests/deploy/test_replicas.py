@@ -230,9 +230,11 @@ class ReplicasTest(unittest.TestCase):
         return w
 
     def assert_every_tab_gets_its_final_status(self, pool, final, timeout=30):
+        """Every tab has an open stream whose last event is its user's final status."""
         def behind(tabs):
-            return [(t.user, t.state, t.last_data(), final.get(t.user)) for t in tabs
-                    if t.state != "open" or t.last_data() != '{"status":"%s"}' % final[t.user]]
+            return [(t.user, t.state, t.last_data(), final[t.user]) for t in tabs
+                    if t.state != "open" or not t.stream.data
+                    or t.stream.data[-1][1] != '{"status":"%s"}' % final[t.user]]
         try:
             pool.wait(lambda tabs: not behind(tabs), timeout, "every tab's final status")
         except AssertionError:
