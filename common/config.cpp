@@ -142,7 +142,8 @@ const option options[] = {
      GW_SET(c.retry = std::chrono::milliseconds(to_uint<unsigned>(f, v, 0, 3600000)))},
     {"channel-mode", "MODE", "per-user",
      "per-user: LISTEN on each user's channel; shared: LISTEN on --shared-channel only, user id in the payload",
-     GW_SET(if (v != "per-user" && v != "shared") bad(f, "must be per-user or shared"); c.channel_mode = v)},
+     GW_SET(if (v != "per-user" && v != "shared") bad(f, "must be per-user or shared");
+            c.channel_mode = v == "shared" ? channel_mode::shared : channel_mode::per_user)},
     {"shared-channel", "NAME", "sse_gateway_events", "the one channel apps NOTIFY in shared mode",
      GW_SET(set_channel(c.shared_channel, f, v))},
     {"shared-user-field", "NAME", "user", "JSON field of a shared-mode payload that names the user",

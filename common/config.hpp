@@ -18,6 +18,10 @@ struct config_error : std::runtime_error {
 
 enum class log_level { debug, info, warn, error };
 
+// How a NOTIFY finds its user: a channel per user, or one shared channel whose
+// JSON payload names the user (--channel-mode per-user | shared).
+enum class channel_mode { per_user, shared };
+
 // --user-pattern's default: decimal ids, as Rails primary keys are.
 inline constexpr const char* default_user_pattern = "^[0-9]{1,20}$";
 
@@ -39,7 +43,7 @@ struct config {
     std::chrono::seconds heartbeat{15};
     std::chrono::milliseconds retry{2000};
     // channel modes
-    std::string channel_mode = "per-user";  // or "shared"
+    gw::channel_mode channel_mode = gw::channel_mode::per_user;
     std::string shared_channel = "sse_gateway_events";
     std::string shared_user_field = "user";
     std::string broadcast_channel;  // empty: none

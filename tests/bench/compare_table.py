@@ -194,7 +194,7 @@ def main():
         floor = "floor-shared" if "shared" in label else "floor"
         out.append("")
         issue_floor = "floor" if "floor" in m else floor
-        out.append("Issue 6 targets, %s (p50 against: %s; keeping up against: %s):" % (
+        out.append("Targets (issues 6 and 12), %s (latency against: %s; keeping up against: %s):" % (
             label, issue_floor if issue_floor in m else "not run", floor if floor in m else "not run"))
         family = "gateway-shared-t" if "shared" in label else "gateway-t"
         first_of_family = next(x for x in labels if x.startswith(family))
@@ -216,21 +216,29 @@ def check_targets(m, gw, fl, labels, issue_floor):
     def have(*vals):
         return all(isinstance(v, (int, float)) for v in vals)
 
+    # Issue 12: no worse than before the event path was redesigned (1.54 KiB per idle
+    # stream and ~19 µs per event flat out at 2a510ae, BENCHMARKS.md), with the
+    # rounding of this machine's noise.
     v = g.get("rss_kib")
-    verdict("RSS per idle stream ≤ 2 KiB", have(v) and v <= 2.0 if have(v) else None,
+    verdict("RSS per idle stream ≤ 1.6 KiB", have(v) and v <= 1.6 if have(v) else None,
             "%s KiB (nchan %s KiB)" % (fmt(v, ".2f"), fmt(n.get("rss_kib"), ".2f")))
     # The issue's floor is PostgreSQL LISTENing on every user's channel. In shared
     # mode PostgreSQL itself is faster (one channel to match), so the gap to that
     # mode's own floor, the gateway's own hop, is shown beside it.
     a, b = g.get("rate_p50"), issue_floor.get("rate_p50")
-    verdict("p50 within 0.05 ms of the floor", (a - b) <= 0.05 if have(a, b) else None,
+    verdict("p50 within 0.02 ms of the floor", (a - b) <= 0.02 if have(a, b) else None,
             "gateway %s ms, floor %s ms, difference %s ms" % (fmt(a, ".3f"), fmt(b, ".3f"),
                                                                 fmt(a - b if have(a, b) else None, "+.3f")))
     if fl is not issue_floor and have(a, fl.get("rate_p50")):
         lines.append("- shown: p50 against this mode's own floor (one LISTENed channel) — %s ms, difference %s ms" % (
             fmt(fl.get("rate_p50"), ".3f"), fmt(a - fl.get("rate_p50"), "+.3f")))
-    a = g.get("rate_p99")
-    verdict("p99 ≤ 1 ms", a <= 1.0 if have(a) else None, "%s ms" % fmt(a, ".3f"))
+    a, b = g.get("rate_p99"), issue_floor.get("rate_p99")
+    verdict("p99 within 0.2 ms of the floor's p99", (a - b) <= 0.2 if have(a, b) else None,
+            "gateway %s ms, floor %s ms, difference %s ms" % (fmt(a, ".3f"), fmt(b, ".3f"),
+                                                                fmt(a - b if have(a, b) else None, "+.3f")))
+    a, b = g.get("rate_p999"), issue_floor.get("rate_p999")
+    lines.append("- shown: p99.9 — gateway %s ms, floor %s ms, difference %s ms" % (
+        fmt(a, ".3f"), fmt(b, ".3f"), fmt(a - b if have(a, b) else None, "+.3f")))
     lost = (g.get("lost"), g.get("misrouted"), g.get("dup"))
     verdict("0 lost, 0 misrouted (and 0 duplicated)", all(x == 0 for x in lost) if have(*lost) else None,
             "%s / %s / %s" % lost)
@@ -253,6 +261,7 @@ def check_targets(m, gw, fl, labels, issue_floor):
     a, b = g.get("flat_cpu"), n.get("flat_cpu")
     verdict("fewer server CPU µs per event than nchan (flat out)", a < b if have(a, b) else None,
             "gateway %s µs, nchan %s µs" % (fmt(a, ".2f"), fmt(b, ".2f")))
+    verdict("server CPU per event flat out ≤ 20 µs", a <= 20.0 if have(a) else None, "%s µs" % fmt(a, ".2f"))
     # The broadcast target is the broadcast channel (issue 6 item 4): one NOTIFY that
     # every stream gets. One NOTIFY per user is the app-side alternative; PostgreSQL's
     # backend bounds it (see the floor), so it is shown, not judged.

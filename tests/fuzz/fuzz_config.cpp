@@ -46,7 +46,7 @@ outcome parse(const std::vector<std::string>& args, const std::map<std::string, 
         fuzz_check(c.stream_path != "/healthz" && c.stream_path != "/readyz" && c.stream_path != "/metrics");
         fuzz_check(c.stream_path.find_first_of("?# \r\n") == std::string::npos);
         fuzz_check(c.threads >= 1);
-        fuzz_check(c.channel_mode == "per-user" || c.channel_mode == "shared");
+        fuzz_check(c.channel_mode == gw::channel_mode::per_user || c.channel_mode == gw::channel_mode::shared);
         for (const auto& m : c.auth_modes) fuzz_check(!m.empty());
         return {true, {}};
     } catch (const gw::config_error& e) {

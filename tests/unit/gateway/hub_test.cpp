@@ -1,154 +1,17 @@
-// The concurrency core without a database: shards and the router on their real
-// io_contexts, fed by a scripted event input (the hub's own interface, played by
-// the test) and read by recording subscribers. The pg::listener side of the
-// interface is tested against a real PostgreSQL in the integration tests.
-#include "channel_namer.hpp"
-#include "hub/router.hpp"
-#include "hub/shard.hpp"
+// The concurrency core without a database: shards and the router (see
+// hub_fixture.hpp) under subscribe, go-live, delivery, a close during a fan-out,
+// drain, loss and catch-up.
+#include "hub_fixture.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <map>
-#include <memory>
-#include <set>
-#include <string>
 #include <thread>
-#include <vector>
 
 using namespace gw;
+using namespace gw::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// The input as the hub sees it: remembers what it was asked, answers when told.
-class scripted_input final : public hub::event_input {
-public:
-    void start(receiver& r) override { receiver_ = &r; }
-    void stop() override { stopped = true; }
-    bool listen(const std::string& channel) override {
-        wanted.insert(channel);
-        return listened.count(channel) != 0;
-    }
-    void unlisten(const std::string& channel) override {
-        wanted.erase(channel);
-        unlistened.push_back(channel);
-    }
-    bool up() const override { return is_up; }
-    bool settled() const override { return is_up && pending().empty(); }
-    bool has_snapshots() const override { return !snapshots.empty(); }
-    void snapshot(const std::string& user, snapshot_callback done) override {
-        auto it = snapshots.find(user);
-        done(it != snapshots.end(), it != snapshots.end() ? std::optional<std::string>(it->second) : std::nullopt);
-    }
-
-    // The test plays the database.
-    std::vector<std::string> pending() const {
-        std::vector<std::string> out;
-        for (const auto& c : wanted)
-            if (!listened.count(c)) out.push_back(c);
-        return out;
-    }
-    void confirm_all() {
-        std::vector<hub::listen_change> changes;
-        for (const auto& c : pending()) {
-            listened.insert(c);
-            changes.push_back({c, true});
-        }
-        receiver_->on_listen_changes(changes);
-    }
-    void notify(std::string channel, std::string payload) {
-        hub::notification n{channel, payload, std::chrono::steady_clock::now()};
-        receiver_->on_notifications({&n, 1});
-    }
-    void lose() {
-        listened.clear();
-        is_up = false;
-        receiver_->on_down();
-    }
-
-    std::set<std::string> wanted, listened;
-    std::vector<std::string> unlistened;
-    std::map<std::string, std::string> snapshots;  // user -> value
-    bool is_up = true;
-    bool stopped = false;
-
-private:
-    receiver* receiver_ = nullptr;
-};
-
-// A stream as the shard sees it: records what the shard does to it.
-class recorder final : public hub::subscriber, public hub::closable {
-public:
-    recorder(hub::shard& s, std::string channel, std::string user)
-        : shard_(s), channel_(std::move(channel)), user_(std::move(user)) {}
-    const std::string& channel() const override { return channel_; }
-    const std::string& user() const override { return user_; }
-    void go_live() override { ++live; }
-    void send(const hub::frame_ptr& frame) override {
-        if (closed) return;
-        frames.push_back(*frame);
-        if (close_on_send) close(hub::close_reason::slow_consumer);
-    }
-    void close(hub::close_reason reason) override {
-        if (closed) return;
-        closed = reason;
-        shard_.unsubscribe(*this);
-    }
-    void tick(std::chrono::steady_clock::time_point) override { ++ticks; }
-
-    std::vector<std::string> frames;
-    std::optional<hub::close_reason> closed;
-    int live = 0;
-    int ticks = 0;
-    bool close_on_send = false;
-
-private:
-    hub::shard& shard_;
-    std::string channel_, user_;
-};
-
-// Two shards and a router on shard 0's context, all driven from the test thread.
-struct hub_fixture {
-    explicit hub_fixture(hub::router::settings rs = {}) {
-        rs.wrap_field = "status";  // a payload that is not a JSON object is wrapped in {"status": ...}
-        for (unsigned i = 0; i < 2; ++i) shards.push_back(std::make_unique<hub::shard>(i));
-        router = std::make_unique<hub::router>(shards[0]->context(), input, std::move(rs), namer,
-                                               std::vector<hub::shard*>{shards[0].get(), shards[1].get()});
-        for (auto& s : shards) s->attach(*router);
-        router->start();
-        run();
-    }
-    // Runs every ready handler on both loops until none is left.
-    void run() {
-        for (int quiet = 0; quiet < 2;) {
-            std::size_t n = 0;
-            for (auto& s : shards) {
-                s->context().restart();
-                n += s->context().poll();
-            }
-            quiet = n == 0 ? quiet + 1 : 0;
-        }
-    }
-    // Calls f on shard i's thread (the thread rule of every non-post_ method).
-    template <class F>
-    void on(unsigned i, F f) {
-        net::post(shards[i]->context(), std::move(f));
-        run();
-    }
-    std::shared_ptr<recorder> stream(unsigned i, const std::string& channel, const std::string& user = "1") {
-        auto r = std::make_shared<recorder>(*shards[i], channel, user);
-        on(i, [&] {
-            shards[i]->track(r);
-            shards[i]->subscribe(r);
-        });
-        return r;
-    }
-
-    channel_namer namer{"user_{user}", "^[0-9]{1,20}$"};
-    scripted_input input;
-    std::vector<std::unique_ptr<hub::shard>> shards;
-    std::unique_ptr<hub::router> router;
-};
 
 bool has(const std::vector<std::string>& frames, std::string_view text) {
     for (const auto& f : frames)

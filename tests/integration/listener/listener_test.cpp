@@ -1,0 +1,146 @@
+// pg::listener, the hub's event input, against a real PostgreSQL (DATABASE_URL,
+// started by with_postgres.sh): LISTEN/UNLISTEN reported as they take effect,
+// notifications handed out as batches, a terminated backend reported down and
+// every wanted channel listened again, and the snapshot query.
+#include "pg/listener.hpp"
+#include "pg/pg_handles.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace gw;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string database_url() {
+    const char* url = std::getenv("DATABASE_URL");
+    REQUIRE(url != nullptr);
+    return url;
+}
+
+// What the hub would be told.
+class recording_receiver final : public hub::event_input::receiver {
+public:
+    void on_notifications(std::span<const hub::notification> batch) override {
+        for (const auto& n : batch) received.emplace_back(std::string(n.channel), std::string(n.payload));
+    }
+    void on_listen_changes(std::span<const hub::listen_change> changes) override {
+        for (const auto& c : changes) listened[c.channel] = c.listened;
+    }
+    void on_down() override {
+        ++downs;
+        listened.clear();
+    }
+
+    std::vector<std::pair<std::string, std::string>> received;
+    std::map<std::string, bool> listened;
+    int downs = 0;
+};
+
+struct listener_fixture {
+    listener_fixture() : listener(ioc, settings()), admin(PQconnectdb(database_url().c_str())) {
+        REQUIRE(PQstatus(admin.get()) == CONNECTION_OK);
+        net::post(ioc, [this] { listener.start(receiver); });
+    }
+    ~listener_fixture() {
+        net::post(ioc, [this] { listener.stop(); });
+        ioc.run_for(1s);
+    }
+    static pg::listener::settings settings() {
+        pg::listener::settings s;
+        s.conninfo = database_url();
+        s.snapshot_sql = "SELECT $1::text || '-state'";
+        s.queue_usage_interval = 0s;
+        return s;
+    }
+    // Runs the loop until `done` holds (or 10 s pass).
+    bool run_until(const std::function<bool()>& done) {
+        for (int i = 0; i < 1000 && !done(); ++i) {
+            ioc.restart();
+            ioc.run_for(10ms);
+        }
+        return done();
+    }
+    // Calls f on the listener's thread (its thread rule).
+    template <class F>
+    auto on_loop(F f) {
+        std::optional<decltype(f())> out;
+        net::post(ioc, [&] { out = f(); });
+        run_until([&] { return out.has_value(); });
+        return *out;
+    }
+    void sql(const std::string& text) {
+        pg::result_ptr r(PQexec(admin.get(), text.c_str()));
+        const auto st = PQresultStatus(r.get());
+        REQUIRE((st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK));
+    }
+
+    net::io_context ioc{1};
+    recording_receiver receiver;
+    pg::listener listener;
+    pg::conn_ptr admin;
+};
+
+}  // namespace
+
+TEST_CASE("a LISTEN is reported once it took effect, and its notifications are handed out", "[listener]") {
+    listener_fixture f;
+    REQUIRE(f.run_until([&] { return f.listener.up(); }));
+    CHECK_FALSE(f.on_loop([&] { return f.listener.listen("ch_a"); }));  // not yet: reported later
+    REQUIRE(f.run_until([&] { return f.receiver.listened["ch_a"]; }));
+    CHECK(f.listener.settled());
+    CHECK(f.on_loop([&] { return f.listener.listen("ch_a"); }));  // already listened: true at once
+    f.sql("NOTIFY ch_a, 'hello'");
+    f.sql("NOTIFY ch_other, 'not for us'");
+    f.sql("NOTIFY ch_a, 'again'");
+    REQUIRE(f.run_until([&] { return f.receiver.received.size() >= 2; }));
+    f.run_until([] { return false; });  // anything else would have come by now
+    CHECK(f.receiver.received == std::vector<std::pair<std::string, std::string>>{{"ch_a", "hello"}, {"ch_a", "again"}});
+    CHECK(f.listener.stats().notifications.value() == 2);
+}
+
+TEST_CASE("an UNLISTEN is reported, and the channel's notifications stop", "[listener]") {
+    listener_fixture f;
+    f.on_loop([&] { return f.listener.listen("ch_b"); });
+    REQUIRE(f.run_until([&] { return f.receiver.listened["ch_b"]; }));
+    f.on_loop([&] {
+        f.listener.unlisten("ch_b");
+        return true;
+    });
+    REQUIRE(f.run_until([&] { return !f.receiver.listened["ch_b"]; }));
+    CHECK(f.listener.stats().channels.value() == 0);
+    f.sql("NOTIFY ch_b, 'late'");
+    f.run_until([&] { return !f.receiver.received.empty(); });
+    CHECK(f.receiver.received.empty());
+}
+
+TEST_CASE("a terminated backend is reported down and every wanted channel is listened again", "[listener]") {
+    listener_fixture f;
+    f.on_loop([&] { return f.listener.listen("ch_c"); });
+    REQUIRE(f.run_until([&] { return f.receiver.listened["ch_c"]; }));
+    f.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sse-gateway'");
+    REQUIRE(f.run_until([&] { return f.receiver.downs == 1; }));
+    CHECK_FALSE(f.listener.settled());
+    REQUIRE(f.run_until([&] { return f.receiver.listened["ch_c"]; }));  // back, without being asked again
+    CHECK(f.listener.stats().reconnects.value() == 1);
+    f.sql("NOTIFY ch_c, 'after'");
+    REQUIRE(f.run_until([&] { return !f.receiver.received.empty(); }));
+    CHECK(f.receiver.received.back().second == "after");
+}
+
+TEST_CASE("the snapshot query runs on its own connection with the user id", "[listener]") {
+    listener_fixture f;
+    std::optional<std::pair<bool, std::optional<std::string>>> answer;
+    net::post(f.ioc, [&] {
+        f.listener.snapshot("7", [&](bool ok, std::optional<std::string> v) { answer.emplace(ok, std::move(v)); });
+    });
+    REQUIRE(f.run_until([&] { return answer.has_value(); }));
+    CHECK(answer->first);
+    CHECK(answer->second == "7-state");
+}
