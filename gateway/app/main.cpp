@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -31,6 +32,10 @@ rlim_t raise_open_file_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // SIGHUP reloads the credentials once the server runs (auth_chain::start); until
+    // then its default action, ending the process, must not apply. The files are
+    // read at start-up anyway, so nothing is missed.
+    std::signal(SIGHUP, SIG_IGN);
     gw::config cfg;
     try {
         auto parsed = gw::parse_config(argc, argv, gw::process_env());

@@ -199,6 +199,9 @@ auth_chain::auth_chain(std::vector<std::unique_ptr<authenticator>> modes) : mode
 
 auth_chain::~auth_chain() {
     stop();
+    // The fetcher's timer lives on keeper_ioc_, which must outlive it; the handlers
+    // still queued there (an abandoned fetch) own what they use, and go with the loop.
+    jwks_.reset();
 }
 
 auth_result auth_chain::authenticate(const request_context& req) const {

@@ -80,11 +80,12 @@ private:
     proxy_header* proxy_ = nullptr;
     jwt_auth* jwt_ = nullptr;
     rails_session_auth* rails_ = nullptr;
-    std::unique_ptr<jwks_fetcher> jwks_;
+    std::unique_ptr<jwks_fetcher> jwks_;  // reset before keeper_ioc_ goes (see ~auth_chain)
 
     void do_wait_sighup();
     void do_watch();
-    // Declared after everything its handlers use, so it is destroyed first.
+    // Destroyed before the modes its handlers call into; after the fetcher (reset
+    // explicitly) and the I/O objects below, which need it.
     net::io_context keeper_ioc_{1};
     std::optional<net::signal_set> sighup_;
     std::optional<net::steady_timer> watch_timer_;

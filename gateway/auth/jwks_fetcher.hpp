@@ -15,7 +15,8 @@
 //
 // Thread rule: runs on the io_context it is given (single-threaded); start(),
 // request_refresh(), loaded() and stats() may be called from any thread. Destroy
-// it only after that io_context has stopped.
+// it after that io_context has stopped and before it is destroyed (its timer is
+// one of that io_context's objects); a fetch still queued there may go after it.
 #include "auth/jwt_key.hpp"
 #include "metrics.hpp"
 #include "net.hpp"
