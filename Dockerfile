@@ -28,7 +28,8 @@ RUN strip --strip-debug build/gateway/sse-gateway
 # ---- runtime stage: the binary, the libraries it links, a non-root user --------------
 FROM debian:bookworm-slim
 # libpq5, libssl3: the binary's own libraries (libc6, libstdc++6, libgcc-s1 are in
-# the base image); ca-certificates: sslmode=verify-full; curl: the HEALTHCHECK.
+# the base image); ca-certificates: sslmode=verify-full and an https --jwt-jwks-url;
+# curl: the HEALTHCHECK.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpq5 libssl3 ca-certificates curl \
  && apt-get clean && rm -rf /var/lib/apt/lists/* \

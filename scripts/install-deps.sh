@@ -18,7 +18,7 @@ BUILD_PACKAGES=(
   libboost1.81-dev  # Boost.Asio and Boost.Beast (header-only parts)
   libpq-dev         # libpq: the LISTEN connection
   rapidjson-dev     # JSON payload parsing and escaping
-  libssl-dev        # HMAC, AES, PBKDF2 for jwt and rails-session auth
+  libssl-dev        # HMAC, AES, PBKDF2 for jwt and rails-session auth; TLS for --jwt-jwks-url
 )
 TEST_PACKAGES=(
   catch2            # unit tests (Catch2 v2)
