@@ -55,6 +55,7 @@ void connection::async_connect(std::chrono::steady_clock::duration timeout, std:
 void connection::on_poll(PostgresPollingStatusType poll) {
     if (poll == PGRES_POLLING_OK) {
         if (PQsetnonblocking(conn_.get(), 1) != 0 || !watch_socket()) return finish_connect(false);
+        forget_write_interest();  // connecting waited for writability
         connected_ = true;
         return finish_connect(true);
     }
@@ -91,10 +92,31 @@ bool connection::watch_socket() {
 
 void connection::wait_readable(std::function<void()> ready) {
     if (!sock_) return;
-    sock_->async_wait(net::posix::descriptor::wait_read, [this, g = gen_, ready = std::move(ready)](error_code ec) {
-        if (ec || g != gen_) return;
+    read_ready_ = std::move(ready);
+    arm_read();
+}
+
+void connection::arm_read() {
+    sock_->async_wait(net::posix::descriptor::wait_read, [this, g = gen_](error_code ec) {
+        // Aborted: torn down, or registered anew (and armed again) by forget_write_interest.
+        if (ec || g != gen_ || !read_ready_) return;
+        auto ready = std::move(read_ready_);
+        read_ready_ = nullptr;
         ready();
     });
+}
+
+void connection::forget_write_interest() {
+    // Asio's reactor keeps EPOLLOUT registered once a write wait asked for it, and
+    // every later wait re-arms all the registered events: each read wait (one per
+    // NOTIFY) would wake the loop once more, for a writability nobody waits for.
+    // Registering the descriptor anew drops it; pending read wait included.
+    if (!sock_) return;
+    error_code ignored;
+    sock_->cancel(ignored);
+    sock_->release();  // libpq's fd: deregistered, never closed
+    sock_.emplace(ioc_, sock_fd_);
+    if (read_ready_) arm_read();
 }
 
 bool connection::flush() {
@@ -106,6 +128,7 @@ bool connection::flush() {
     sock_->async_wait(net::posix::descriptor::wait_write, [this, g = gen_](error_code ec) {
         if (g != gen_) return;
         write_waiting_ = false;
+        if (!ec) forget_write_interest();
         // A failure here shows up as a failed read on the owner's next readable.
         if (!ec) flush();
     });
@@ -126,6 +149,7 @@ void connection::teardown() {
     conn_.reset();
     connected_ = false;
     write_waiting_ = false;
+    read_ready_ = nullptr;
     on_connect_ = nullptr;
 }
 

@@ -48,6 +48,8 @@ private:
     void on_poll(PostgresPollingStatusType poll);
     bool watch_socket();
     void finish_connect(bool ok);
+    void arm_read();
+    void forget_write_interest();
 
     net::io_context& ioc_;
     std::string conninfo_;
@@ -58,6 +60,7 @@ private:
     std::uint64_t gen_ = 0;
     bool connected_ = false;
     bool write_waiting_ = false;
+    std::function<void()> read_ready_;  // the owner's pending wait_readable
     net::steady_timer deadline_;
     std::function<void(bool)> on_connect_;
 };
