@@ -616,7 +616,9 @@ inline std::string phases_json(std::vector<phase_stats>& phases, const std::vect
             }
             if (window > 0) {
                 j.num("busiest_thread_busy", busiest / window);
-                if (b.backend_cpu_s > 0) j.num("backend_busy", (b.backend_cpu_s - a.backend_cpu_s) / window);
+                if (b.backend_cpu_s > 0)
+                    j.num("backend_busy", (b.backend_cpu_s - a.backend_cpu_s) / window)
+                        .num("backend_cpu_s", b.backend_cpu_s - a.backend_cpu_s);
             }
         }
         out += (i > 1 ? "," : "") + j.done();

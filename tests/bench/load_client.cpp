@@ -3,7 +3,10 @@
 // A coordinator process forks W workers; each worker is one thread running one
 // epoll loop over non-blocking sockets (each worker stays under the per-process
 // open-file limit). Streams are bound to loopback source addresses before
-// connecting, so more than ~28k ports per destination are available.
+// connecting, so more than ~28k ports per destination are available. With
+// --ports the users are split into equal contiguous blocks, one per port (one
+// gateway replica each, as a load balancer would spread them), so one run
+// measures latency across every replica's streams.
 //
 // Every event's data must carry "<user>:<seq>:<send_ns>" (see bench_common.hpp);
 // per stream the tool checks the user (misrouted), the sequence (lost,
@@ -42,6 +45,7 @@ using namespace gw::bench;
 
 struct options {
     sse_target target;
+    std::vector<sse_target> targets;  // one per --ports entry, else just `target`
     user_range users{1, 100};
     std::uint64_t per_user = 1;
     std::size_t workers = 0;
@@ -53,6 +57,9 @@ struct options {
 
 const std::string help = std::string("usage: sse-load --port P [options]\n") + sse_target::help +
                          R"(                         (default 127.0.0.2-127.0.0.5)
+  --ports P1,P2,...      several servers (replicas) instead of one --port: the
+                         users are split into equal contiguous blocks, block i
+                         connects to port i
   --users A-B            user ids (default 1-100)
   --per-user K           streams per user (default 1); streams = users * K
   --workers W            client processes (default: one per 9,500 streams)
@@ -68,10 +75,13 @@ report [STATEFILE] | quit
 
 options parse_args(int argc, char** argv) {
     options o;
+    std::string ports;
     o.target.sources = parse_sources("127.0.0.2-127.0.0.5");
     walk_options(argc, argv, help, [&](const std::string& a, auto&& value) {
         if (o.target.parse(a, value))
             return true;
+        else if (a == "--ports")
+            ports = value();
         else if (a == "--users")
             o.users = parse_range(value());
         else if (a == "--per-user")
@@ -90,9 +100,22 @@ options parse_args(int argc, char** argv) {
             return false;
         return true;
     });
-    if (o.target.port == 0) die("--port is required");
+    if (!ports.empty()) {
+        if (o.target.port != 0) die("give --port or --ports, not both");
+        std::stringstream in(ports);
+        std::string tok;
+        while (std::getline(in, tok, ',')) {
+            o.targets.push_back(o.target);
+            o.targets.back().port = static_cast<std::uint16_t>(parse_u64(tok, "--ports"));
+        }
+        if (o.targets.empty()) die("--ports: no port");
+    } else {
+        if (o.target.port == 0) die("--port is required");
+        o.targets.push_back(o.target);
+    }
     if (o.users.first == 0) die("--users: user 0 is reserved for broadcast events");
     if (o.per_user == 0 || o.concurrency == 0) die("--per-user and --concurrency must be positive");
+    if (o.targets.size() > o.users.size()) die("--ports: more ports than users");
     return o;
 }
 
@@ -124,9 +147,10 @@ constexpr std::uint64_t broadcast_user = 0;
 class worker {
 public:
     worker(const options& o, std::size_t first, std::size_t count, int cmd_fd, int out_fd)
-        : o_(o), cmd_(cmd_fd), out_fd_(out_fd), first_(first), streams_(count), dst_(o.target.address()) {
+        : o_(o), cmd_(cmd_fd), out_fd_(out_fd), first_(first), streams_(count) {
         const std::uint64_t users = o.users.size();
         for (std::size_t i = 0; i < count; ++i) streams_[i].user = o.users.first + (first + i) % users;
+        for (const auto& t : o.targets) dsts_.push_back(t.address());
     }
 
     int run() {
@@ -164,6 +188,11 @@ public:
 private:
     static constexpr std::uint64_t cmd_tag = ~std::uint64_t{0};
 
+    // Which of the --ports serves this user: its block of the user range.
+    std::size_t target_of(std::uint64_t user) const {
+        return static_cast<std::size_t>((user - o_.users.first) * o_.targets.size() / o_.users.size());
+    }
+
     void add(int fd, std::uint32_t events, std::uint64_t tag) {
         epoll_event ev{};
         ev.events = events;
@@ -182,7 +211,8 @@ private:
             const std::size_t i = next_++;
             stream& s = streams_[i];
             const char* step = nullptr;
-            s.fd = start_connect(o_.target.sources[(first_ + i) % o_.target.sources.size()], dst_, &step);
+            s.fd = start_connect(o_.target.sources[(first_ + i) % o_.target.sources.size()], dsts_[target_of(s.user)],
+                                 &step);
             if (s.fd < 0) {
                 fail(s, step);
                 continue;
@@ -230,7 +260,7 @@ private:
     }
 
     void send_request(std::size_t i, stream& s) {
-        const std::string req = o_.target.request(s.user);
+        const std::string req = o_.targets[target_of(s.user)].request(s.user);
         while (s.req_sent < req.size()) {
             ssize_t n = ::send(s.fd, req.data() + s.req_sent, req.size() - s.req_sent, MSG_NOSIGNAL);
             if (n < 0) {
@@ -505,7 +535,7 @@ private:
     int out_fd_;
     std::size_t first_;
     std::vector<stream> streams_;
-    sockaddr_in dst_{};
+    std::vector<sockaddr_in> dsts_;  // per o_.targets entry
     int ep_ = -1;
     line_reader cmds_{cmd_};
     std::size_t next_ = 0;
