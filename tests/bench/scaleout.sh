@@ -199,9 +199,8 @@ run_config() { # replicas mode
   done
   gpid_list=$(IFS=,; echo "${gw_pids[*]}")
   bpid_list=$(IFS=,; echo "${bpids[*]}")
-  local backend_rss_before gateway_rss_before backend_rss_ready
+  local backend_rss_before backend_rss_ready
   backend_rss_before=$(rss_kb_sum "${bpids[@]}")
-  gateway_rss_before=$(rss_kb_sum "${gw_pids[@]}")
 
   log "$label: ports ${ports[*]}, LISTEN backends ${bpids[*]}; opening $users streams"
   local load=("$load_bin" --ports "$(IFS=,; echo "${ports[*]}")" --users "1-$users" --per-user 1 --sources "$sources"
@@ -242,13 +241,13 @@ run_config() { # replicas mode
   stop_gateways
 
   /usr/bin/python3 - "$run/meta.json" "$round" "$nrep" "$mode" "$streams" "$rate" "$rate_seconds" "$idle_seconds" \
-    "$gateway_threads" "$backend_rss_before" "$backend_rss_ready" "$gateway_rss_before" <<'EOF'
+    "$gateway_threads" "$backend_rss_before" "$backend_rss_ready" <<'EOF'
 import json, sys
 a = sys.argv
 json.dump({"round": int(a[2]), "replicas": int(a[3]), "mode": a[4], "streams_per_replica": int(a[5]),
            "rate": float(a[6]), "rate_seconds": float(a[7]), "idle_seconds": float(a[8]), "threads": int(a[9]),
            "backend_rss_before_kb": int(a[10]), "backend_rss_ready_kb": int(a[11]),
-           "gateway_rss_before_kb": int(a[12]), "load": open("/proc/loadavg").read().split()[:3]},
+           "load": open("/proc/loadavg").read().split()[:3]},
           open(a[1], "w"))
 EOF
   report summary "$run" >>"$results"
@@ -259,10 +258,15 @@ EOF
 results=$tmp/results.jsonl
 src_state=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
 dirty=$(git -C "$root" status --porcelain -- gateway common CMakeLists.txt 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
+# A binary older than the last commit to its sources was not built from this commit.
+stale=0
+(( $(git -C "$root" log -1 --format=%ct -- gateway common CMakeLists.txt 2>/dev/null || echo 0) >
+   $(stat -c %Y "$build_dir/gateway/sse-gateway") )) && stale=1
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
-report meta "$command_line" "$load_at_start" "$src_state" "$dirty" "$build_dir" >"$results"
+report meta "$command_line" "$load_at_start" "$src_state" "$dirty" "$stale" "$build_dir" >"$results"
 log "machine: $(nproc) cores, load $load_at_start; $streams streams per replica, replicas $replicas, modes $modes, $repeat round(s)"
 [[ -z $dirty ]] || log "note: uncommitted changes in the gateway's sources: $dirty"
+(( ! stale )) || log "note: $build_dir/gateway/sse-gateway is older than the last commit to its sources"
 db_url=$(bash "$root/scripts/tmp-postgres.sh" start "$pg_dir") || die "cannot start PostgreSQL"
 log "PostgreSQL at $db_url"
 

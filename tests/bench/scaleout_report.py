@@ -165,7 +165,7 @@ def cmd_summary(run):
     print(json.dumps(out))
 
 
-def cmd_meta(command, load_start, commit, dirty, build_dir):
+def cmd_meta(command, load_start, commit, dirty, stale, build_dir):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
     try:
@@ -174,7 +174,7 @@ def cmd_meta(command, load_start, commit, dirty, build_dir):
     except OSError:
         pg = "?"
     print(json.dumps({"kind": "meta", "command": command, "load_at_start": load_start, "commit": commit,
-                      "dirty": dirty.split(), "build_dir": build_dir, "nproc": os.cpu_count(), "cpu": cpu,
+                      "dirty": dirty.split(), "stale": stale == "1", "build_dir": build_dir, "nproc": os.cpu_count(), "cpu": cpu,
                       "mem_gib": round(mem_kb / 1048576, 1), "kernel": platform.release(), "postgres": pg,
                       "start": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
 
@@ -345,7 +345,9 @@ def cmd_table(argv):
     P("Run: %s – %s, %s" % (meta.get("start", "?"), end.get("end", "?"), meta.get("command", "?")))
     P("Gateway: commit %s%s, %s; each replica --threads %s --heartbeat 15." % (
         meta.get("commit", "?"),
-        " + uncommitted changes in " + ", ".join(meta["dirty"]) if meta.get("dirty") else "",
+        (" + uncommitted changes in " + ", ".join(meta["dirty"]) if meta.get("dirty") else "")
+        + (" (but the binary is older than the last commit to its sources: not built from it)"
+           if meta.get("stale") else ""),
         meta.get("build_dir", "?"), runs[0]["threads"]))
     P("Machine: %s × %s, %s GiB RAM, Linux %s; %s. Load %s at start, %s at end." % (
         meta.get("nproc", "?"), meta.get("cpu", "?"), meta.get("mem_gib", "?"), meta.get("kernel", "?"),
