@@ -77,6 +77,7 @@ make_tmp() { # name: sets tmp to a new /tmp/sse-NAME.XXXXXX that tmp-postgres.sh
 # Private copies of the gateway, sse-load and sse-notify-pub in $tmp/bin (a
 # rebuild of the tree during the run must not swap binaries under it); sets
 # gateway_bin, load_bin and pub_bin.
+# shellcheck disable=SC2034  # sets the caller's variables
 private_binaries() { # build_dir
   mkdir -p "$tmp/bin"
   cp "$1/gateway/sse-gateway" "$1/tests/bench/sse-load" "$1/tests/bench/sse-notify-pub" "$tmp/bin/"
@@ -88,6 +89,7 @@ private_binaries() { # build_dir
 # What a channel mode changes: the channels one gateway listens on, its flags
 # and the publisher's target. Sets channels, flags and pub (declare them local
 # in the caller).
+# shellcheck disable=SC2034  # sets the caller's variables
 channel_mode_setup() { # mode users-per-gateway db_url shared_channel
   case $1 in
     per-user)

@@ -22,7 +22,7 @@ fitted by least squares (PostgreSQL: relative error, weights 1/y^2) to the
 medians of the measured configurations, with the CPU an idle phase of the
 same configuration spent per second subtracted first (heartbeats, timers).
 """
-import argparse, datetime, json, math, os, platform, statistics, subprocess, sys, time
+import argparse, json, math, os, platform, statistics, subprocess, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from relisten_probe import log_times  # noqa: E402  (the gateway log's timestamps)
