@@ -194,14 +194,19 @@ void http_session::handle_stream(const request& req) {
         log::warn("stream handoff failed").str("error", ec.message());
         return open(tcp::socket(shard_.context()), home_);  // counts the user's stream back
     }
-    net::post(home_.context(), [open = std::move(open), &home = home_, protocol, fd]() mutable {
+    // Owned until the home loop takes it: closed if the handler never runs (shutdown).
+    auto owned = std::shared_ptr<int>(new int(fd), [](int* p) {
+        if (*p >= 0) ::close(*p);
+        delete p;
+    });
+    net::post(home_.context(), [open = std::move(open), &home = home_, protocol, owned]() mutable {
         tcp::socket moved(home.context());
         error_code ec;
-        moved.assign(protocol, fd, ec);
-        if (ec) {
+        moved.assign(protocol, *owned, ec);
+        if (ec)
             log::warn("stream handoff failed").str("error", ec.message());
-            ::close(fd);
-        }
+        else
+            *owned = -1;  // the socket has it now
         open(std::move(moved), home);
     });
 }
