@@ -20,6 +20,12 @@ namespace {
 // burst. Events wait behind a tick: at 10,000 streams a shard's tick is ~0.1 ms,
 // where ten 100 ms slots made it ~1 ms and put it into the p99 of delivery.
 constexpr auto tick_period = std::chrono::milliseconds(10);
+// ...and since every stream lives on one loop (server.cpp), a slot of 19,000
+// streams' heartbeats, each a write that wakes its client, held the loop for
+// 0.1-0.5 ms (sse_gateway_tick_seconds, BENCHMARKS.md). So a tick visits this
+// many streams at a time and posts the rest: a NOTIFY that arrives meanwhile is
+// read and delivered between two steps, never behind the whole slot.
+constexpr std::size_t tick_step = 4;
 }  // namespace
 
 shard::shard(unsigned index) : index_(index) {
@@ -42,11 +48,18 @@ void shard::do_tick() {
             due_.push_back(std::move(s));
             return false;
         });
-        for (const auto& s : due_) s->tick(now);
-        due_.clear();
-        counters_.tick.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - now).count());
-        do_tick();
+        visit_due(0, now);
     });
+}
+
+void shard::visit_due(std::size_t from, std::chrono::steady_clock::time_point now) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto end = std::min(from + tick_step, due_.size());
+    for (auto i = from; i < end; ++i) due_[i]->tick(now);
+    counters_.tick.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (end < due_.size()) return net::post(ioc_, [this, end, now] { visit_due(end, now); });
+    due_.clear();
+    do_tick();
 }
 
 std::vector<std::shared_ptr<subscriber>> shard::all_subscribers() const {

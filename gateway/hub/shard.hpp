@@ -48,7 +48,7 @@ public:
         metrics::counter events_written;     // events queued to live streams
         metrics::counter streams_opened;     // streams that went live
         metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
-        metrics::histogram tick;             // loop time of one tick (heartbeats, deadlines)
+        metrics::histogram tick;             // loop time of one tick step (heartbeats, deadlines)
         std::array<metrics::counter, close_reason_count> closes;  // by index_of(reason)
 
         void count_close(close_reason reason) { closes[index_of(reason)].inc(); }
@@ -93,6 +93,8 @@ public:
 private:
     void broadcast(const frame_ptr& frame);
     void do_tick();
+    // Visits due_[from...] a step at a time (see tick_step), then arms the next tick.
+    void visit_due(std::size_t from, std::chrono::steady_clock::time_point now);
     std::vector<std::shared_ptr<subscriber>> all_subscribers() const;
 
     struct channel_entry {
