@@ -257,7 +257,9 @@ EOF
 # ---- run ---------------------------------------------------------------------------
 results=$tmp/results.jsonl
 src_state=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "?")
-dirty=$(git -C "$root" status --porcelain -- gateway common CMakeLists.txt 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
+# Without git (a source tarball, a fresh container) these are "?" and empty.
+dirty=$({ git -C "$root" status --porcelain -- gateway common CMakeLists.txt 2>/dev/null || true; } |
+        awk '{print $2}' | tr '\n' ' ')
 # A binary older than the last commit to its sources was not built from this commit.
 stale=0
 (( $(git -C "$root" log -1 --format=%ct -- gateway common CMakeLists.txt 2>/dev/null || echo 0) >
