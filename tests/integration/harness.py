@@ -287,7 +287,11 @@ class Gateway:
         return http_get(self.port, path, headers, method, timeout)
 
     def wait_ready(self, timeout=15):
-        wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "/readyz to answer 200")
+        try:
+            wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "/readyz to answer 200")
+        except AssertionError as e:
+            # Why it is not ready is in its log (database, JWKS fetches): say it here.
+            raise AssertionError(f"{e}\nthe gateway's last lines:\n{self.tail(30)}") from None
 
     def metrics(self):
         """{sample name with labels: value} from /metrics."""
