@@ -55,9 +55,15 @@ EVP_PKEY* rsa_key(const rapidjson::Value& jwk) {
 }
 
 EVP_PKEY* p256_key(const rapidjson::Value& jwk) {
-    const auto x = b64url_member(jwk, "x");
-    const auto y = b64url_member(jwk, "y");
-    if (!x || !y || x->size() != p256_coordinate || y->size() != p256_coordinate) return nullptr;
+    auto x = b64url_member(jwk, "x");
+    auto y = b64url_member(jwk, "y");
+    if (!x || !y || x->empty() || y->empty() || x->size() > p256_coordinate || y->size() > p256_coordinate)
+        return nullptr;
+    // RFC 7518 wants each coordinate at full length, but some issuers drop its
+    // leading zero bytes (PyJWT before 2.8 did, for about one key in 128): the
+    // value is the same, so pad it back. The curve check below still applies.
+    x->insert(0, p256_coordinate - x->size(), '\0');
+    y->insert(0, p256_coordinate - y->size(), '\0');
     const std::string point = "\x04" + *x + *y;  // uncompressed SEC1 point
     param_bld_ptr bld(OSSL_PARAM_BLD_new());
     if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||

@@ -3,6 +3,7 @@
 #include "auth/jwt_verifier.hpp"
 
 #include "auth_test_support.hpp"
+#include "base64.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -134,4 +135,28 @@ TEST_CASE("a JWKS URL is http or https with a host, an optional port and a path"
     for (const char* bad : {"ftp://h/x", "http://", "http:///x", "http://user:pw@h/x", "http://h:0/", "http://h:65536/",
                             "http://h:x/", "http://h:/", "http://[::1/x", "http://[::1]x/", "http://h/a b"})
         CHECK_FALSE(parse_fetch_url(bad));
+}
+
+TEST_CASE("an EC coordinate written without its leading zero bytes is padded back; a longer one is skipped") {
+    // PyJWT before 2.8 (Debian 12 has 2.6) drops them, for about one key in 128:
+    // find a key whose x starts with a zero byte and write x the way it does.
+    for (int tries = 0; tries < 5000; ++tries) {
+        const auto ec = t::make_key(false);
+        const auto full = t::jwk(ec, false, "k");
+        const auto at = full.find(R"("x":")") + 5;
+        const auto x = gw::base64_decode_unpadded(full.substr(at, 43), gw::base64_alphabet::url);
+        REQUIRE(x);
+        if ((*x)[0] != '\0') continue;
+        auto short_x = full;
+        short_x.replace(at, 43, t::b64url(x->substr(1)));
+        const auto set = parse_jwks(set_of({short_x}));
+        REQUIRE(set.keys.size() == 1);
+        CHECK(verifier(set.keys).verify(t::pk_token(ec, true, R"({"alg":"ES256","kid":"k"})", claims), now).user ==
+              "7");
+        auto long_x = full;
+        long_x.replace(at, 43, t::b64url("\x01" + *x));
+        CHECK(error_of(set_of({long_x})).find("no usable") != std::string::npos);
+        return;
+    }
+    FAIL("no P-256 key with a leading zero byte in x in 5000 tries");
 }
