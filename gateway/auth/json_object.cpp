@@ -1,5 +1,7 @@
 #include "auth/json_object.hpp"
 
+#include <rapidjson/memorystream.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -7,7 +9,12 @@ namespace gw::auth {
 
 bool parse_json(std::string_view text, rapidjson::Document& doc) {
     constexpr unsigned flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-    doc.Parse<flags>(text.data(), text.size());
+    // Through a plain MemoryStream: Document::Parse(str, length) wraps its input in
+    // an EncodedInputStream that drops the BOM's bytes EF BB BF from the front of
+    // the text, each one alone, so "\xBF{...}" would read as an object. JSON.parse,
+    // PyJWT and Ruby refuse those bytes; so do we.
+    rapidjson::MemoryStream ms(text.data(), text.size());
+    doc.ParseStream<flags, rapidjson::UTF8<>>(ms);
     return !doc.HasParseError();
 }
 

@@ -58,7 +58,8 @@ auth_result proxy_header::authenticate(const request_context& req) const {
         if (!match) return auth_result::deny("bad_secret");
     }
     auto it = req.headers.find(user_header_);
-    if (it == req.headers.end()) return auth_result::none("missing_user");
+    // An empty value is no user: a proxy that forwards an unset variable sends one.
+    if (it == req.headers.end() || it->value().empty()) return auth_result::none("missing_user");
     return auth_result::ok(std::string(it->value()));
 }
 

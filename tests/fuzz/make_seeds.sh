@@ -96,6 +96,7 @@ payloads = {
     "text_quotes": 'a "quoted" \\ back\tslash \x01\x1f',
     "leading_space": "  {not json",
     "bom": "\ufeffapproved",
+    "bom_object": '\ufeff{"user":42}',
     "utf8": "gr\u00fc\u00df \u2603 \U0001f600",
     "sse_injection": "approved\n\nevent: other\ndata: x\nid: 1\n",
     "user_dup": '{"user":"1","user":"2"}',
@@ -106,6 +107,9 @@ payloads = {
 }
 for name, text in payloads.items():
     write(d, name, bytes([2]) + text.encode())
+# A lone last byte of the BOM before an object: not JSON to JSON.parse (a fuzz
+# finding against an oracle that skipped it).
+write(d, "bom_tail_object", bytes([0]) + b'\xbf{"user":18446744073709551615,"Cstatus":1}')
 write(d, "custom_names", bytes([1 | 4]) + b" ev:ent \nfield\"x\n{\"field\\\"x\":1}")
 write(d, "custom_wrap", bytes([3]) + b"message\n\xc3\xa9\nplain\r\ntext")
 
@@ -152,6 +156,8 @@ heads = {
              "Origin: https://app.example\r\nLast-Event-ID: 0badc0de-17\r\n\r\n",
     "proxy_dup": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: 42\r\nX-User-Id: 43\r\n"
                  "X-Gateway-Secret: fuzz-proxy-secret\r\n\r\n",
+    "proxy_empty_user": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: \r\n"
+                        "X-Gateway-Secret: fuzz-proxy-secret\r\n\r\n",
     "jwt_query": "GET /authy/live_status?x=1&access_token=" + tokens["hs256_good"] + " HTTP/1.1\r\n" + H + "\r\n",
     "jwt_bearer": "GET /authy/live_status HTTP/1.1\r\n" + H + "Authorization: bEaReR  " + tokens["hs256_good"] + "\r\n\r\n",
     "jwt_cookie": "GET /authy/live_status HTTP/1.1\r\n" + H + "Cookie: a=b; jwt=\"" + tokens["hs256_good"] + "\"\r\n\r\n",

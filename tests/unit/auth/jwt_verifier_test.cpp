@@ -105,6 +105,11 @@ TEST_CASE("header and payload must be JSON objects") {
     CHECK(reason(v, token(R"({"sub":"7"} trailing)")) == "malformed");
     CHECK(reason(v, token(std::string(6000, '['))) == "malformed");  // deep nesting, no recursion
     CHECK(reason(v, token("{\"sub\":\"\xff\"}")) == "malformed");    // invalid UTF-8
+    // A BOM, or one of its bytes, before the JSON: RapidJSON's Document::Parse(str,
+    // length) would skip each; JSON.parse and PyJWT refuse them.
+    CHECK(reason(v, token("\xef\xbb\xbf{\"sub\":\"7\"}")) == "malformed");
+    CHECK(reason(v, token("\xbf{\"sub\":\"7\"}")) == "malformed");
+    CHECK(reason(v, t::hs256_token("\xef" + hs_header, R"({"sub":"7"})", secret)) == "malformed");
 }
 
 TEST_CASE("a member name given twice in the header or the claims refuses the token") {

@@ -30,6 +30,10 @@ TEST_CASE("JSON that is not an object, or not JSON at all, is plain text", "[pay
     CHECK(event_data(R"("approved")", "status") == R"({"status":"\"approved\""})");
     CHECK(event_data(R"({"a":1} trailing)", "status") == R"({"status":"{\"a\":1} trailing"})");
     CHECK(event_data(R"({"a":)", "status") == R"({"status":"{\"a\":"})");
+    // JSON.parse refuses a BOM, and a lone byte of one, before the object.
+    CHECK(event_data("\xbf{}", "status") == "{\"status\":\"\xbf{}\"}");
+    CHECK(event_data("\xef\xbb\xbf{}", "status") == "{\"status\":\"\xef\xbb\xbf{}\"}");
+    CHECK_FALSE(gw::user_in_payload("\xbf{\"user\":\"7\"}", "user"));
 }
 
 TEST_CASE("error bodies are JSON with an error code and a message", "[payload]") {

@@ -40,6 +40,12 @@ TEST_CASE("a trusted proxy without a user header gets no identity", "[proxy]") {
     auto r = run(p, {{"X-Gateway-Secret", "s3cret"}});
     CHECK(r.what == outcome::no_credentials);
     CHECK(r.reason == "missing_user");
+    // An empty value (a proxy that forwards an unset variable) names nobody either;
+    // it used to be accepted as the user "" (a fuzz finding).
+    auto empty = run(p, {{"X-User-Id", ""}, {"X-Gateway-Secret", "s3cret"}});
+    CHECK(empty.what == outcome::no_credentials);
+    CHECK(empty.reason == "missing_user");
+    CHECK(empty.user.empty());
 }
 
 TEST_CASE("a request with neither proxy header is left to the other modes", "[proxy]") {
