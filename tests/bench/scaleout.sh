@@ -80,7 +80,7 @@ usage: $0 [options]
   --build-dir DIR        CMake build tree holding sse-gateway, sse-load and
                          sse-notify-pub (default build/); this script never builds
   --json FILE            also write the raw JSON lines (meta + one per configuration
-                         and round) to FILE; scaleout_report.py FILE redoes the report
+                         and round) to FILE; scaleout_report.py table FILE redoes the report
   --markdown FILE        also write the report to FILE
   --report-flags "F"     extra scaleout_report.py flags (e.g. "--users-per-replica 10000")
   --keep                 keep the temp dir (gateway logs, raw JSON, /metrics)

@@ -517,8 +517,9 @@ def cmd_table(argv):
                 f(lists, ".1f"), 3 * R))
         P("")
     P("A backend's own CPU cannot exceed one core: per-user mode stops keeping up where the busiest backend "
-      "nears 100 % (its listen list is that replica's users; compare.sh measured ~18k NOTIFY/s delivered at "
-      "19,000 channels). Model rows extrapolate linearly in replicas and channels; nothing above the "
+      "nears 100 % (its listen list is that replica's users). The costs are those of this run's rate, one "
+      "wake-up per NOTIFY; in a burst a backend reads many notifications per wake-up (see compare.sh's flat-out "
+      "phase in BENCHMARKS.md). Model rows extrapolate linearly in replicas and channels; nothing above the "
       "measured sizes has been run.")
 
     bad = [(col(g), r["round"], p) for g in groups for r in g["runs"] for p in r["problems"]]
@@ -535,8 +536,11 @@ def cmd_table(argv):
 
 
 if __name__ == "__main__":
-    name, args = sys.argv[1], sys.argv[2:]
+    commands = {"summary": cmd_summary, "meta": cmd_meta, "end": cmd_end, "brief": cmd_brief}
+    name, args = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("", [])
     if name == "table":
         sys.exit(cmd_table(args))
-    rc = {"summary": cmd_summary, "meta": cmd_meta, "end": cmd_end, "brief": cmd_brief}[name](*args)
+    if name not in commands:
+        sys.exit(__doc__.split("\n\n")[1] + "\n(the first argument is the command)")
+    rc = commands[name](*args)
     sys.exit(rc or 0)
