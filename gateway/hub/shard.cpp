@@ -28,9 +28,7 @@ constexpr auto tick_period = std::chrono::milliseconds(10);
 constexpr std::size_t tick_step = 4;
 }  // namespace
 
-shard::shard(unsigned index) : index_(index) {
-    do_tick();
-}
+shard::shard(unsigned index) : index_(index) {}
 
 void shard::do_tick() {
     tick_timer_.expires_after(tick_period);
@@ -42,7 +40,7 @@ void shard::do_tick() {
         // Closed streams leave their slot here; the live ones are copied out first,
         // since a tick may close a stream.
         due_.clear();
-        std::erase_if(slot, [&](const std::weak_ptr<subscriber>& w) {
+        ring_entries_ -= std::erase_if(slot, [&](const std::weak_ptr<subscriber>& w) {
             auto s = w.lock();
             if (!s) return true;
             due_.push_back(std::move(s));
@@ -59,6 +57,13 @@ void shard::visit_due(std::size_t from, std::chrono::steady_clock::time_point no
     counters_.tick.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     if (end < due_.size()) return net::post(ioc_, [this, end, now] { visit_due(end, now); });
     due_.clear();
+    // A shard without streams sleeps: since every stream lives on shard 0, the
+    // other loops would otherwise wake 100 times a second for nothing, and an
+    // idle gateway too. The next subscribe() starts the tick again.
+    if (ring_entries_ == 0) {
+        ticking_ = false;
+        return;
+    }
     do_tick();
 }
 
@@ -75,6 +80,11 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     assert_on_thread(ioc_);
     ring_[next_ring_slot_].push_back(s);
     next_ring_slot_ = (next_ring_slot_ + 1) % ring_.size();
+    ++ring_entries_;
+    if (!ticking_) {
+        ticking_ = true;
+        do_tick();
+    }
     auto [it, fresh] = channels_.try_emplace(s->channel());
     channel_entry& e = it->second;
     e.subs.push_back(s);

@@ -54,8 +54,9 @@ public:
         void count_close(close_reason reason) { closes[index_of(reason)].inc(); }
     };
 
-    // Starts the shard's tick (every 10 ms, a hundredth of the streams each) on its context. attach() the
-    // router before the context runs.
+    // The shard ticks (every 10 ms, a hundredth of its streams each) while it holds
+    // streams, and sleeps once the last one is gone. attach() the router before the
+    // context runs.
     explicit shard(unsigned index);
     void attach(router& r) { router_ = &r; }
     shard(const shard&) = delete;
@@ -118,6 +119,8 @@ private:
     std::vector<std::shared_ptr<subscriber>> due_;                  // one tick's visits
     std::size_t next_tick_slot_ = 0;
     std::size_t next_ring_slot_ = 0;
+    std::size_t ring_entries_ = 0;  // in ring_, closed streams included until their slot's visit
+    bool ticking_ = false;
 };
 
 }  // namespace gw::hub

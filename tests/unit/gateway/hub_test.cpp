@@ -170,3 +170,23 @@ TEST_CASE("in shared mode the payload's user picks the channel and a broadcast r
     CHECK(has(two->frames, R"("status":"approved")"));
     CHECK(h.router->stats().unrouted.value() == 1);
 }
+
+TEST_CASE("a shard ticks while it holds streams and sleeps without them", "[hub]") {
+    hub_fixture h;
+    auto& loop = h.shards[1]->context();
+    // Runs shard 1's loop for a while; how many handlers ran (0: nothing was due).
+    auto run_for = [&](std::chrono::milliseconds d) {
+        loop.restart();
+        return loop.run_for(d);
+    };
+    CHECK(run_for(30ms) == 0);  // no stream yet: no timer wakes the loop
+
+    auto s = h.stream(1, "user_2", "2");
+    run_for(35ms);
+    CHECK(s->ticks >= 1);  // the first slot holds it, and is visited after 10 ms
+
+    h.on(1, [&] { s->close(hub::close_reason::client_closed); });
+    s.reset();
+    run_for(1100ms);           // a whole turn of the ring sweeps the closed stream out...
+    CHECK(run_for(30ms) == 0);  // ...and then the loop sleeps again
+}
