@@ -59,12 +59,9 @@ void shard::visit_due(std::size_t from, std::chrono::steady_clock::time_point no
     due_.clear();
     // A shard without streams sleeps: since every stream lives on shard 0, the
     // other loops would otherwise wake 100 times a second for nothing, and an
-    // idle gateway too. The next subscribe() starts the tick again.
-    if (ring_entries_ == 0) {
-        ticking_ = false;
-        return;
-    }
-    do_tick();
+    // idle gateway too. The subscribe() that makes the ring non-empty again
+    // starts the tick; while it holds anything, the tick runs.
+    if (ring_entries_ != 0) do_tick();
 }
 
 std::vector<std::shared_ptr<subscriber>> shard::all_subscribers() const {
@@ -80,11 +77,7 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     assert_on_thread(ioc_);
     ring_[next_ring_slot_].push_back(s);
     next_ring_slot_ = (next_ring_slot_ + 1) % ring_.size();
-    ++ring_entries_;
-    if (!ticking_) {
-        ticking_ = true;
-        do_tick();
-    }
+    if (ring_entries_++ == 0) do_tick();
     auto [it, fresh] = channels_.try_emplace(s->channel());
     channel_entry& e = it->second;
     e.subs.push_back(s);

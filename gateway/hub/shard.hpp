@@ -119,8 +119,9 @@ private:
     std::vector<std::shared_ptr<subscriber>> due_;                  // one tick's visits
     std::size_t next_tick_slot_ = 0;
     std::size_t next_ring_slot_ = 0;
-    std::size_t ring_entries_ = 0;  // in ring_, closed streams included until their slot's visit
-    bool ticking_ = false;
+    // Entries in ring_, closed streams included until their slot's visit. The tick
+    // runs exactly while this is non-zero (it drops only inside the tick).
+    std::size_t ring_entries_ = 0;
 };
 
 }  // namespace gw::hub

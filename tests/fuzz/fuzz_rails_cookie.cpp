@@ -18,13 +18,13 @@
 // accepted session is a JSON object whose user lookup answers; the strict base64
 // decoder gives back exactly the text each decoded part encodes; the ISO 8601
 // reader agrees with timegm.
+#include "auth/json_object.hpp"
 #include "auth/rails_session.hpp"
 #include "fuzz_codec.hpp"
 #include "fuzz_support.hpp"
 
 #include <openssl/evp.h>
 #include <rapidjson/document.h>
-#include <rapidjson/memorystream.h>
 
 #include <ctime>
 #include <memory>
@@ -35,6 +35,7 @@
 
 namespace {
 
+using gw::auth::parse_json;
 using gw::auth::rails_session;
 using gw::fuzz::as_text;
 
@@ -145,18 +146,12 @@ std::optional<std::int64_t> expected_ms(std::string_view s) {
 
 // What rails_session.hpp's contract says a plaintext encrypted with the right key
 // gives: the session object, or nullopt for a refusal. The JSON reader is the
-// same RapidJSON with the decoder's flags (the parse is not under test here, the
-// envelope rules are); expiry uses expected_ms.
+// decoder's own (auth/json_object: the parse is not under test here, the envelope
+// rules are); expiry uses expected_ms.
 struct expectation {
     rapidjson::Document outer, inner;
     const rapidjson::Value* session = nullptr;
 };
-
-bool parse_json(std::string_view text, rapidjson::Document& doc) {
-    rapidjson::MemoryStream ms(text.data(), text.size());  // no BOM bytes skipped, as JSON.parse
-    doc.ParseStream<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag, rapidjson::UTF8<>>(ms);
-    return !doc.HasParseError();
-}
 
 bool names_once(const rapidjson::Value& obj) {
     if (!obj.IsObject()) return true;
