@@ -54,8 +54,7 @@ T to_uint(const std::string& flag, const std::string& v, T min, T max) {
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
     if (ec != std::errc{} || p != v.data() + v.size() || v.empty())
         bad(flag, "expected a whole number, got '" + escaped(v) + "'");
-    if (n < min || n > max)
-        bad(flag, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    if (n < min || n > max) bad(flag, "must be between " + std::to_string(min) + " and " + std::to_string(max));
     return static_cast<T>(n);
 }
 
@@ -117,7 +116,12 @@ void set_jwks_url(config& c, const std::string& flag, const std::string& v) {
     set_path_value(c.jwt_jwks_url, flag, v);
 }
 
-#define GW_SET(expr) [](config & c, const std::string& f, const std::string& v) { (void)f; (void)v; expr; }
+#define GW_SET(expr)                                            \
+    [](config& c, const std::string& f, const std::string& v) { \
+        (void)f;                                                \
+        (void)v;                                                \
+        expr;                                                   \
+    }
 
 const option options[] = {
     {"listen", "ADDR:PORT", "0.0.0.0:8080", "address and port to serve on (port 0 picks a free one)",
@@ -193,8 +197,7 @@ const option options[] = {
      GW_SET(c.jwt_require_exp = v.empty() || to_bool(f, v))},
     {"jwt-leeway", "SECONDS", "30", "clock leeway for exp and nbf",
      GW_SET(c.jwt_leeway = std::chrono::seconds(to_uint<unsigned>(f, v, 0, 3600)))},
-    {"rails-secret-key-base", "SECRET", "none", "the Rails app's secret_key_base",
-     GW_SET(c.rails_secret_key_base = v)},
+    {"rails-secret-key-base", "SECRET", "none", "the Rails app's secret_key_base", GW_SET(c.rails_secret_key_base = v)},
     {"rails-secret-key-base-file", "FILE", "none",
      "file of secret_key_base values, one per line, a cookie made with any of them accepted; re-read on SIGHUP",
      GW_SET(set_path_value(c.rails_secret_key_base_file, f, v))},

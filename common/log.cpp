@@ -17,10 +17,14 @@ std::atomic<int> min_level{static_cast<int>(log_level::info)};
 
 constexpr std::string_view level_name(log_level l) {
     switch (l) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warn: return "warn";
-        case log_level::error: return "error";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warn:
+            return "warn";
+        case log_level::error:
+            return "error";
     }
     return "info";
 }
@@ -48,9 +52,13 @@ struct line::impl {
     void text(std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); }
 };
 
-void set_level(log_level level) { min_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+void set_level(log_level level) {
+    min_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
-bool enabled(log_level level) { return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed); }
+bool enabled(log_level level) {
+    return static_cast<int>(level) >= min_level.load(std::memory_order_relaxed);
+}
 
 log_level parse_level(std::string_view name) {
     for (auto l : {log_level::debug, log_level::info, log_level::warn, log_level::error})

@@ -34,9 +34,17 @@ private:
     std::unique_ptr<impl> impl_;  // null when the level is filtered out
 };
 
-inline line debug(std::string_view msg) { return line(log_level::debug, msg); }
-inline line info(std::string_view msg) { return line(log_level::info, msg); }
-inline line warn(std::string_view msg) { return line(log_level::warn, msg); }
-inline line error(std::string_view msg) { return line(log_level::error, msg); }
+inline line debug(std::string_view msg) {
+    return line(log_level::debug, msg);
+}
+inline line info(std::string_view msg) {
+    return line(log_level::info, msg);
+}
+inline line warn(std::string_view msg) {
+    return line(log_level::warn, msg);
+}
+inline line error(std::string_view msg) {
+    return line(log_level::error, msg);
+}
 
 }  // namespace gw::log

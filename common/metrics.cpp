@@ -34,7 +34,9 @@ void exposition::histogram(std::string_view n, std::string_view help, const hist
     sample(std::string(n) + "_count", static_cast<double>(cumulative));
 }
 
-void exposition::name(std::string_view n) { out_.append("sse_gateway_").append(n); }
+void exposition::name(std::string_view n) {
+    out_.append("sse_gateway_").append(n);
+}
 
 void exposition::value(double v) {
     char buf[32];

@@ -36,6 +36,7 @@ TEST_PACKAGES=(
   python3-cryptography  # PyJWT's RS256/ES256 backend
   ruby-activesupport    # real Rails (ActiveSupport) code makes the test session cookies
   clang             # the fuzz targets (tests/fuzz): libFuzzer needs clang
+  clang-format      # scripts/check-format.sh: the product code matches .clang-format
   libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes (clang only recommends it)
 )
 CONTAINER_PACKAGES=(

@@ -10,10 +10,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <string>
-#include <vector>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
 
 namespace {
 

@@ -4,8 +4,8 @@
 
 namespace gw::app {
 
-std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router, const pg::listener& listener,
-                         const std::vector<std::unique_ptr<hub::shard>>& shards) {
+std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router,
+                         const pg::listener& listener, const std::vector<std::unique_ptr<hub::shard>>& shards) {
     metrics::exposition m;
     std::int64_t streams = 0;
     std::uint64_t written = 0, opened = 0;
@@ -24,7 +24,8 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.histogram("notify_to_write_seconds", "From reading a NOTIFY to queueing it on its streams' sockets.", latency);
     metrics::histogram::snapshot ticks;
     for (const auto& s : shards) s->stats().tick.merge_into(ticks);
-    m.histogram("tick_seconds", "Event-loop time of one tick step (heartbeats, deadlines of a few streams); events wait behind it.",
+    m.histogram("tick_seconds",
+                "Event-loop time of one tick step (heartbeats, deadlines of a few streams); events wait behind it.",
                 ticks);
     m.gauge("connections", "Open client connections.", state.connections.value());
     m.gauge("max_connections", "--max-connections: connections beyond it get 503 (ops endpoints excepted).",

@@ -15,7 +15,6 @@
 namespace gw::app {
 
 std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router,
-                         const pg::listener& listener,
-                         const std::vector<std::unique_ptr<hub::shard>>& shards);
+                         const pg::listener& listener, const std::vector<std::unique_ptr<hub::shard>>& shards);
 
 }  // namespace gw::app

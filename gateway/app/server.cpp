@@ -131,15 +131,14 @@ void server::do_accept() {
         // Past the limit, a small reserve still reaches the probes and /metrics: a
         // full gateway must not fail its liveness probe and be restarted, dropping
         // every stream. Past the reserve too, the 503 goes out without a read.
-        const auto admit = open <= cfg_.max_connections                          ? web::admission::open
+        const auto admit = open <= cfg_.max_connections                            ? web::admission::open
                            : open <= cfg_.max_connections + ops_connection_reserve ? web::admission::ops_only
                                                                                    : web::admission::refused;
-        net::post(target.context(),
-                  [this, &target, socket = std::move(socket), slot = std::move(slot), admit]() mutable {
-                      std::make_shared<web::http_session>(std::move(socket), target, *shards_[0], state_,
-                                                          std::move(slot), admit)
-                          ->run();
-                  });
+        net::post(target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot),
+                                     admit]() mutable {
+            std::make_shared<web::http_session>(std::move(socket), target, *shards_[0], state_, std::move(slot), admit)
+                ->run();
+        });
         do_accept();
     });
 }

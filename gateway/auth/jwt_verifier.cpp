@@ -23,7 +23,9 @@ parsed parse_object(const std::string& text, rapidjson::Document& doc) {
     return has_duplicate_names(doc) ? parsed::duplicate : parsed::ok;
 }
 
-const char* reason(parsed p) { return p == parsed::duplicate ? "duplicate_member" : "malformed"; }
+const char* reason(parsed p) {
+    return p == parsed::duplicate ? "duplicate_member" : "malformed";
+}
 
 enum class present { absent, ok, bad };
 
@@ -102,9 +104,8 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     }
 
     // The keys to try, as the header's contract above says.
-    const bool kid_known = kid && std::any_of(keys_.begin(), keys_.end(), [&](const jwt_key& k) {
-                               return k.alg() == *alg && k.kid() == *kid;
-                           });
+    const bool kid_known = kid && std::any_of(keys_.begin(), keys_.end(),
+                                              [&](const jwt_key& k) { return k.alg() == *alg && k.kid() == *kid; });
     const bool unknown_kid = kid && !kid_known;
     bool tried = false;
     bool verified = false;

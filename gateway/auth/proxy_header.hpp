@@ -20,8 +20,7 @@ class proxy_header final : public authenticator {
 public:
     // An empty secret is allowed only when the caller has decided the insecure
     // development mode is acceptable (config validation enforces that).
-    proxy_header(std::string user_header, std::string secret_header, std::string secret,
-                 network_list networks);
+    proxy_header(std::string user_header, std::string secret_header, std::string secret, network_list networks);
     // Any of `secrets` is accepted; none means no secret is checked (the same
     // development-only decision as above). None of them may be empty.
     proxy_header(std::string user_header, std::string secret_header, std::vector<std::string> secrets,

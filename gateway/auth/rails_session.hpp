@@ -97,7 +97,7 @@ private:
     rails_session_result from_plaintext(const std::string& plaintext, std::int64_t now_unix) const;
 
     std::vector<key_set> keys_;  // per secret_key_base, per digest, in the order tried
-    std::string purpose_;  // "cookie.<cookie name>"
+    std::string purpose_;        // "cookie.<cookie name>"
 };
 
 }  // namespace gw::auth

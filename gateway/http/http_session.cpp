@@ -13,7 +13,9 @@ namespace gw::web {
 
 namespace {
 
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
 
 // "<boot>-<seq>" with this process's boot id gives seq; anything else is foreign.
 std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view boot) {
@@ -26,7 +28,9 @@ std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view 
     return seq;
 }
 
-bool is_builtin(std::string_view path) { return path == "/healthz" || path == "/readyz" || path == "/metrics"; }
+bool is_builtin(std::string_view path) {
+    return path == "/healthz" || path == "/readyz" || path == "/metrics";
+}
 
 // The credentials' expiry (Unix ms) on the steady clock the shard ticks by;
 // max() when they do not expire. Further than ten years is "never".
@@ -44,12 +48,7 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
 
 http_session::http_session(tcp::socket socket, hub::shard& shard, hub::shard& home, shared_state& state,
                            connection_slot slot, admission admit)
-    : stream_(std::move(socket)),
-      shard_(shard),
-      home_(home),
-      state_(state),
-      slot_(std::move(slot)),
-      admit_(admit) {}
+    : stream_(std::move(socket)), shard_(shard), home_(home), state_(state), slot_(std::move(slot)), admit_(admit) {}
 
 void http_session::run() {
     track_id_ = shard_.track(weak_from_this());
@@ -84,8 +83,8 @@ void http_session::on_read(error_code ec) {
     if (closed_) return;
     if (ec == http::error::header_limit) {
         state_.count_refusal("431", "header_too_large");
-        return refuse(http::status::request_header_fields_too_large, "header_too_large",
-                      "request headers exceed 8 KiB", false);
+        return refuse(http::status::request_header_fields_too_large, "header_too_large", "request headers exceed 8 KiB",
+                      false);
     }
     if (ec == http::error::body_limit) {
         state_.count_refusal("413", "body_too_large");

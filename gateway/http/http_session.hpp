@@ -56,7 +56,7 @@ private:
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::shared_ptr<response> res_;
-    std::string cors_origin_;  // the request's Origin when --cors-origins allows it
+    std::string cors_origin_;         // the request's Origin when --cors-origins allows it
     std::string_view allow_ = "GET";  // the methods the requested route answers
     std::uint64_t track_id_ = 0;
     bool closed_ = false;

@@ -18,8 +18,7 @@ response plain_response(http::status status, std::string body, std::string_view 
     return res;
 }
 
-response error_response(http::status status, std::string_view code, std::string_view message,
-                        std::string_view allow) {
+response error_response(http::status status, std::string_view code, std::string_view message, std::string_view allow) {
     auto res = plain_response(status, error_body(code, message), "application/json");
     if (status == http::status::method_not_allowed) res.set(http::field::allow, allow);
     return res;

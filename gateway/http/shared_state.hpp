@@ -30,8 +30,8 @@ struct shared_state {
     // Bytes every live stream starts with, built once and shared.
     std::shared_ptr<const std::string> stream_head;
     std::shared_ptr<const std::string> heartbeat;
-    std::shared_ptr<const std::string> goodbye;  // the retry hint sent before a drain close
-    std::shared_ptr<const std::string> expired;  // the event that ends a stream whose credentials expired
+    std::shared_ptr<const std::string> goodbye;      // the retry hint sent before a drain close
+    std::shared_ptr<const std::string> expired;      // the event that ends a stream whose credentials expired
     std::shared_ptr<const std::string> unavailable;  // the 503 of a stream whose channel was not listened in time
 
     // This process's event-id prefix: a Last-Event-ID with another is foreign.

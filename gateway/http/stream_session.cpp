@@ -116,9 +116,8 @@ void stream_session::do_write() {
     buffers_.clear();
     for (const auto& f : sending_) buffers_.emplace_back(net::buffer(*f));
     write_started_ = std::chrono::steady_clock::now();
-    net::async_write(socket_, buffers_, [self = shared_from_this()](error_code ec, std::size_t n) {
-        self->on_write(ec, n);
-    });
+    net::async_write(socket_, buffers_,
+                     [self = shared_from_this()](error_code ec, std::size_t n) { self->on_write(ec, n); });
 }
 
 void stream_session::on_write(error_code ec, std::size_t n) {
@@ -131,9 +130,8 @@ void stream_session::on_write(error_code ec, std::size_t n) {
 }
 
 void stream_session::do_read() {
-    socket_.async_read_some(shard_.scratch(), [self = shared_from_this()](error_code ec, std::size_t) {
-        self->on_read(ec);
-    });
+    socket_.async_read_some(shard_.scratch(),
+                            [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
 }
 
 void stream_session::on_read(error_code ec) {

@@ -8,12 +8,11 @@
 // are held until the replay or snapshot is sent) -> live (events and heartbeats
 // flow) -> closing (a last frame is queued: goodbye, expired, or the 503) ->
 // closed. Without a Last-Event-ID or a snapshot query, pending goes straight to
-// live. A pending stream that waits longer than --listen-timeout is answered 503. The queue is bounded in bytes; a stream over it is closed as a slow
-// consumer. One write in flight; queued frames go out as one buffer sequence.
-// A read is always pending so a client that leaves is noticed at once. Time is
-// kept by the shard's tick: a stream owns no timer. A stream opened with
-// credentials that expire (JWT exp, a Rails envelope's exp) ends when they do,
-// with an "expired" event; the browser's reconnect then gets a 401 and stops.
+// live. A pending stream that waits longer than --listen-timeout is answered 503. The queue is bounded in bytes; a
+// stream over it is closed as a slow consumer. One write in flight; queued frames go out as one buffer sequence. A read
+// is always pending so a client that leaves is noticed at once. Time is kept by the shard's tick: a stream owns no
+// timer. A stream opened with credentials that expire (JWT exp, a Rails envelope's exp) ends when they do, with an
+// "expired" event; the browser's reconnect then gets a 401 and stops.
 //
 // Thread rule: runs on its shard's thread only; pending operations own it
 // (shared_from_this); the shard holds only weak references.
@@ -37,10 +36,9 @@ public:
     // last_event_id: the browser's Last-Event-ID, if it sent one; last_seq: its
     // sequence number when the id is one of this process's; expires: when the
     // credentials stop being valid (time_point::max() when they do not expire).
-    stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
-                   std::string channel, connection_slot slot, bool last_event_id,
-                   std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head,
-                   std::chrono::steady_clock::time_point expires);
+    stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user, std::string channel,
+                   connection_slot slot, bool last_event_id, std::optional<std::uint64_t> last_seq,
+                   std::shared_ptr<const std::string> head, std::chrono::steady_clock::time_point expires);
     ~stream_session() override;
 
     void start();
@@ -90,7 +88,7 @@ private:
     std::uint64_t track_id_ = 0;
     phase phase_ = phase::pending;
     hub::close_reason closing_reason_ = hub::close_reason::shutdown;  // while closing: why
-    bool went_live_ = false;  // the headers went out (for the close log line)
+    bool went_live_ = false;                                          // the headers went out (for the close log line)
     std::optional<std::uint64_t> last_seq_;
     std::shared_ptr<const std::string> head_;  // the shared head, or this origin's CORS one
     bool last_event_id_ = false;

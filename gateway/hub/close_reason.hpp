@@ -23,8 +23,8 @@ inline constexpr std::size_t close_reason_count = 8;
 
 constexpr std::string_view to_string(close_reason r) {
     constexpr std::array<std::string_view, close_reason_count> names = {
-        "client_closed", "read_error",          "write_error",         "write_timeout",
-        "slow_consumer", "shutdown",            "credentials_expired", "database_unavailable"};
+        "client_closed", "read_error", "write_error",         "write_timeout",
+        "slow_consumer", "shutdown",   "credentials_expired", "database_unavailable"};
     return names[static_cast<std::size_t>(r)];
 }
 

@@ -28,8 +28,7 @@ void replay_buffer::push(std::uint64_t seq, frame_ptr frame, clock::time_point n
     evict_older_than(now - max_age);
 }
 
-std::optional<std::vector<replay_buffer::frame_ptr>> replay_buffer::after(std::uint64_t seq,
-                                                                          std::uint64_t newest_known,
+std::optional<std::vector<replay_buffer::frame_ptr>> replay_buffer::after(std::uint64_t seq, std::uint64_t newest_known,
                                                                           clock::time_point now,
                                                                           clock::duration max_age) {
     evict_older_than(now - max_age);

@@ -21,13 +21,12 @@ public:
 
     // Forget everything; events with a sequence number above `floor` will follow.
     void restart(std::uint64_t floor);
-    void push(std::uint64_t seq, frame_ptr frame, clock::time_point now, std::size_t capacity,
-              clock::duration max_age);
+    void push(std::uint64_t seq, frame_ptr frame, clock::time_point now, std::size_t capacity, clock::duration max_age);
     // The frames after `seq`, in order, when the buffer proves none is missing;
     // nullopt when it cannot (seq from before the current LISTEN, evicted, or
     // newer than `newest_known`, i.e. not an id this process handed out).
-    std::optional<std::vector<frame_ptr>> after(std::uint64_t seq, std::uint64_t newest_known,
-                                                clock::time_point now, clock::duration max_age);
+    std::optional<std::vector<frame_ptr>> after(std::uint64_t seq, std::uint64_t newest_known, clock::time_point now,
+                                                clock::duration max_age);
 
     std::uint64_t floor() const { return floor_; }
     std::size_t size() const { return events_.size(); }

@@ -35,8 +35,8 @@ class shard;
 class router final : public event_input::receiver {
 public:
     struct settings {
-        std::string event_name;         // the SSE "event:" field
-        std::string wrap_field;         // non-empty: the payload is wrapped in {"<field>": ...}
+        std::string event_name;  // the SSE "event:" field
+        std::string wrap_field;  // non-empty: the payload is wrapped in {"<field>": ...}
         std::size_t replay_size = 64;
         std::chrono::seconds replay_age{300};
         std::string shared_channel;     // non-empty: shared-channel mode, user id in the payload

@@ -96,11 +96,11 @@ void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::ui
                      std::function<void(subscriber&, catch_up_reply)> done) {
     assert_on_thread(ioc_);
     router_->catch_up(s->channel(), last_seq,
-                        [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](catch_up_reply r) {
-                            net::post(ioc_, [w, done, r = std::move(r)]() mutable {
-                                if (auto p = w.lock()) done(*p, std::move(r));
-                            });
-                        });
+                      [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](catch_up_reply r) {
+                          net::post(ioc_, [w, done, r = std::move(r)]() mutable {
+                              if (auto p = w.lock()) done(*p, std::move(r));
+                          });
+                      });
 }
 
 void shard::unsubscribe(const subscriber& s) {

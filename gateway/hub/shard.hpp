@@ -44,11 +44,11 @@ public:
 class shard {
 public:
     struct counters {
-        metrics::gauge streams;              // streams open (pending or live)
-        metrics::counter events_written;     // events queued to live streams
-        metrics::counter streams_opened;     // streams that went live
-        metrics::histogram notify_to_write;  // NOTIFY read -> queued to the streams' sockets
-        metrics::histogram tick;             // loop time of one tick step (heartbeats, deadlines)
+        metrics::gauge streams;                                   // streams open (pending or live)
+        metrics::counter events_written;                          // events queued to live streams
+        metrics::counter streams_opened;                          // streams that went live
+        metrics::histogram notify_to_write;                       // NOTIFY read -> queued to the streams' sockets
+        metrics::histogram tick;                                  // loop time of one tick step (heartbeats, deadlines)
         std::array<metrics::counter, close_reason_count> closes;  // by index_of(reason)
 
         void count_close(close_reason reason) { closes[index_of(reason)].inc(); }

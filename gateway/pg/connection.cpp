@@ -26,15 +26,18 @@ void log_notice(void* arg, const PGresult* r) {
 connection::connection(net::io_context& ioc, std::string conninfo, std::string application_name)
     : ioc_(ioc), conninfo_(std::move(conninfo)), application_name_(std::move(application_name)), deadline_(ioc) {}
 
-connection::~connection() { teardown(); }
+connection::~connection() {
+    teardown();
+}
 
 void connection::async_connect(std::chrono::steady_clock::duration timeout, std::function<void(bool)> done) {
     teardown();
     on_connect_ = std::move(done);
     // The conninfo (URI or key=value) is expanded from "dbname"; the keys after it
     // override it, so keepalives are always on for these long-lived sessions.
-    const char* keys[] = {"dbname",          "application_name",    "keepalives",
-                          "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
+    const char* keys[] = {
+        "dbname", "application_name", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        nullptr};
     const char* values[] = {conninfo_.c_str(), application_name_.c_str(), "1", "30", "10", "3", nullptr};
     conn_.reset(PQconnectStartParams(keys, values, 1));
     if (conn_) PQsetNoticeReceiver(conn_.get(), log_notice, &application_name_);

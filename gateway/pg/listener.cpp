@@ -26,8 +26,9 @@ listener::listener(net::io_context& ioc, settings s)
     const bool read_queue = settings_.queue_usage_interval.count() > 0;
     // Without snapshots, the queue reads get one connection of their own.
     if (has_snapshots() || read_queue)
-        pool_ = std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sql,
-                                             has_snapshots() ? settings_.snapshot_pool : 1u, settings_.snapshot_timeout);
+        pool_ =
+            std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sql,
+                                         has_snapshots() ? settings_.snapshot_pool : 1u, settings_.snapshot_timeout);
     if (read_queue) queue_ = std::make_unique<queue_monitor>(ioc_, *pool_, settings_.queue_usage_interval);
 }
 

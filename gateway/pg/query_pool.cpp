@@ -50,8 +50,10 @@ void query_pool::pump() {
     if (stopped_) return;
     for (auto& s : slots_) {
         if (waiting_.empty()) return;
-        if (s->conn.connected() && !s->current) start_query(*s);
-        else if (!s->conn.connected() && !s->connecting) connect(*s);
+        if (s->conn.connected() && !s->current)
+            start_query(*s);
+        else if (!s->conn.connected() && !s->connecting)
+            connect(*s);
     }
 }
 
@@ -60,7 +62,9 @@ void query_pool::connect(slot& s) {
     s.conn.async_connect(connect_timeout, [this, &s](bool ok) {
         s.connecting = false;
         if (!ok) {
-            log::warn("query connection failed").str("error", s.conn.error()).num("attempt", static_cast<std::int64_t>(s.attempt));
+            log::warn("query connection failed")
+                .str("error", s.conn.error())
+                .num("attempt", static_cast<std::int64_t>(s.attempt));
             s.conn.teardown();
             // With no connection up, waiting requests would wait for an outage to
             // end: answer them now (the stream goes on without a snapshot).
@@ -93,8 +97,8 @@ void query_pool::start_query(slot& s) {
     waiting_.pop_front();
     const char* values[] = {s.current->user.c_str()};
     const bool snapshot = s.current->counted();
-    if (PQsendQueryParams(s.conn.get(), snapshot ? sql_.c_str() : s.current->sql.c_str(), snapshot ? 1 : 0,
-                          nullptr, snapshot ? values : nullptr, nullptr, nullptr, 0) == 0 ||
+    if (PQsendQueryParams(s.conn.get(), snapshot ? sql_.c_str() : s.current->sql.c_str(), snapshot ? 1 : 0, nullptr,
+                          snapshot ? values : nullptr, nullptr, nullptr, 0) == 0 ||
         !s.conn.flush())
         return fail_slot(s, "send");
     s.timer.expires_after(timeout_);

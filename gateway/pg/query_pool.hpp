@@ -29,9 +29,9 @@ public:
     using callback = std::function<void(bool ok, std::optional<std::string> value)>;
 
     struct counters {
-        metrics::counter queries;    // snapshot queries answered
-        metrics::counter failures;   // queries that failed or timed out
-        metrics::counter reconnects; // query connections re-established
+        metrics::counter queries;     // snapshot queries answered
+        metrics::counter failures;    // queries that failed or timed out
+        metrics::counter reconnects;  // query connections re-established
     };
 
     query_pool(net::io_context& ioc, std::string conninfo, std::string sql, unsigned size,
