@@ -3,6 +3,7 @@
 #include "base64.hpp"
 
 #include "auth/json_object.hpp"
+#include "auth/rails_key_generator.hpp"
 #include "auth/request_credentials.hpp"
 
 #include <openssl/crypto.h>
@@ -18,12 +19,10 @@ namespace gw::auth {
 
 namespace {
 
-// Salts and iteration count of Rails' cookie jar (ActionDispatch::Cookies with
-// Rails.application.key_generator, which is built with iterations: 1000).
+// Salts of Rails' cookie jar (ActionDispatch::Cookies with Rails.application.key_generator).
 constexpr std::string_view gcm_salt = "authenticated encrypted cookie";
 constexpr std::string_view cbc_salt = "encrypted cookie";
 constexpr std::string_view sign_salt = "signed encrypted cookie";
-constexpr int pbkdf2_iterations = 1000;
 constexpr std::size_t aes256_key_size = 32;
 constexpr std::size_t sign_key_size = 64;
 constexpr std::size_t gcm_iv_size = 12;
@@ -39,15 +38,6 @@ using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_deleter>;
 
 const unsigned char* bytes(std::string_view s) {
     return reinterpret_cast<const unsigned char*>(s.data());
-}
-
-std::string pbkdf2(std::string_view secret, std::string_view salt, const EVP_MD* md, std::size_t size) {
-    std::string out(size, '\0');
-    if (PKCS5_PBKDF2_HMAC(secret.data(), static_cast<int>(secret.size()), bytes(salt), static_cast<int>(salt.size()),
-                          pbkdf2_iterations, md, static_cast<int>(size),
-                          reinterpret_cast<unsigned char*>(out.data())) != 1)
-        throw std::runtime_error("PBKDF2 failed deriving the Rails cookie keys");
-    return out;
 }
 
 std::optional<std::string> decode_hex(std::string_view s) {
@@ -171,9 +161,9 @@ rails_session::rails_session(const std::vector<std::string>& secret_key_bases, s
         for (const EVP_MD* md : mds) {
             // PBKDF2's output prefix does not depend on the requested length, so
             // deriving 32 bytes equals Rails' generate_key(salt)[0, 32].
-            keys_.push_back({pbkdf2(secret_key_base, gcm_salt, md, aes256_key_size),
-                             pbkdf2(secret_key_base, cbc_salt, md, aes256_key_size),
-                             pbkdf2(secret_key_base, sign_salt, md, sign_key_size)});
+            keys_.push_back({rails_generate_key(secret_key_base, gcm_salt, md, aes256_key_size),
+                             rails_generate_key(secret_key_base, cbc_salt, md, aes256_key_size),
+                             rails_generate_key(secret_key_base, sign_salt, md, sign_key_size)});
         }
     }
 }
