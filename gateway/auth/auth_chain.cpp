@@ -205,7 +205,7 @@ auth_chain::~auth_chain() {
 }
 
 auth_result auth_chain::authenticate(const request_context& req) const {
-    auth_result best = auth_result::none("missing_credentials");
+    auth_result best = auth_result::none(reason::missing_credentials);
     bool first = true;
     for (const auto& m : modes_) {
         auto r = m->authenticate(req);

@@ -2,6 +2,7 @@
 // The identity interface: one implementation per mode (proxy header, JWT, Rails
 // session). Thread rule: authenticate() is const and is called concurrently from
 // every shard thread; implementations hold only immutable state after construction.
+#include "auth/reason.hpp"
 #include "net.hpp"
 
 #include <cstdint>
@@ -28,18 +29,18 @@ enum class outcome {
 
 struct auth_result {
     outcome what = outcome::no_credentials;
-    std::string user;    // set only when what == ok
-    std::string reason;  // short code for metrics, logs and the error body; never a secret
+    std::string user;           // set only when what == ok
+    reason why = reason::none;  // set unless what == ok
     // When the credentials stop being valid (Unix time, ms): a stream opened with
     // them ends then. Unset: they do not expire (proxy header, tokens without exp).
     std::optional<std::int64_t> expires_at_ms;
 
     static auth_result ok(std::string user, std::optional<std::int64_t> expires_at_ms = std::nullopt) {
-        return {outcome::ok, std::move(user), {}, expires_at_ms};
+        return {outcome::ok, std::move(user), reason::none, expires_at_ms};
     }
-    static auth_result none(std::string reason) { return {outcome::no_credentials, {}, std::move(reason), {}}; }
-    static auth_result deny(std::string reason) { return {outcome::forbidden, {}, std::move(reason), {}}; }
-    static auth_result bad(std::string reason) { return {outcome::invalid, {}, std::move(reason), {}}; }
+    static auth_result none(reason r) { return {outcome::no_credentials, {}, r, {}}; }
+    static auth_result deny(reason r) { return {outcome::forbidden, {}, r, {}}; }
+    static auth_result bad(reason r) { return {outcome::invalid, {}, r, {}}; }
 };
 
 class authenticator {

@@ -57,16 +57,16 @@ auth_result jwt_auth::authenticate_at(const request_context& req, std::int64_t n
     } else {
         raw = find_bearer_token(req.headers);
     }
-    if (!raw) return auth_result::none("missing_token");
+    if (!raw) return auth_result::none(reason::missing_token);
 
     // Escaping at most triples the size; refuse anything larger before copying it.
-    if (raw->size() > 3 * jwt_verifier::max_token_size) return auth_result::bad("too_large");
+    if (raw->size() > 3 * jwt_verifier::max_token_size) return auth_result::bad(reason::too_large);
     const auto token = percent_decode(*raw, plus_is_space);
-    if (!token) return auth_result::bad("malformed");
+    if (!token) return auth_result::bad(reason::malformed);
 
     auto r = verifier_.get()->verify(*token, now_unix);
     if (r.unknown_kid && unknown_kid_) unknown_kid_();
-    if (!r.ok()) return auth_result::bad(std::move(r.reason));
+    if (!r.ok()) return auth_result::bad(r.why);
     return auth_result::ok(std::move(r.user), r.expires_at_ms);
 }
 

@@ -3,7 +3,7 @@
 // from the first of these that is present: the "access_token" query parameter
 // (percent-decoded; EventSource cannot set headers), the configured cookie, then
 // "Authorization: Bearer". Only that one token is checked. No token at all is
-// none("missing_token"); a token that fails is bad(<jwt_verifier reason>).
+// none(reason::missing_token); a token that fails is bad(<jwt_verifier reason>).
 //
 // The keys come from two sources that change independently: `files` (secrets and
 // PEM keys from flags and files, and a JWKS file; replaced on a reload) and

@@ -23,8 +23,8 @@ parsed parse_object(const std::string& text, rapidjson::Document& doc) {
     return has_duplicate_names(doc) ? parsed::duplicate : parsed::ok;
 }
 
-const char* reason(parsed p) {
-    return p == parsed::duplicate ? "duplicate_member" : "malformed";
+reason why(parsed p) {
+    return p == parsed::duplicate ? reason::duplicate_member : reason::malformed;
 }
 
 enum class present { absent, ok, bad };
@@ -70,36 +70,37 @@ std::optional<std::string> jwt_verifier::decode_base64url(std::string_view s) {
 }
 
 jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) const {
-    auto fail = [](const char* reason) { return jwt_result{{}, reason, {}, false}; };
-    if (token.size() > max_token_size) return fail("too_large");
+    auto fail = [](reason r) { return jwt_result{{}, r, {}, false}; };
+    if (token.size() > max_token_size) return fail(reason::too_large);
 
     const auto dot1 = token.find('.');
-    if (dot1 == std::string_view::npos) return fail("malformed");
+    if (dot1 == std::string_view::npos) return fail(reason::malformed);
     const auto dot2 = token.find('.', dot1 + 1);
-    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos) return fail("malformed");
+    if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
+        return fail(reason::malformed);
     const auto header_b64 = token.substr(0, dot1);
     const auto payload_b64 = token.substr(dot1 + 1, dot2 - dot1 - 1);
     const auto sig_b64 = token.substr(dot2 + 1);
-    if (header_b64.empty() || payload_b64.empty()) return fail("malformed");
+    if (header_b64.empty() || payload_b64.empty()) return fail(reason::malformed);
 
     const auto header_json = decode_base64url(header_b64);
     const auto payload_json = decode_base64url(payload_b64);
     const auto sig = decode_base64url(sig_b64);
-    if (!header_json || !payload_json || !sig) return fail("malformed");
+    if (!header_json || !payload_json || !sig) return fail(reason::malformed);
 
     rapidjson::Document header;
-    if (const auto p = parse_object(*header_json, header); p != parsed::ok) return fail(reason(p));
+    if (const auto p = parse_object(*header_json, header); p != parsed::ok) return fail(why(p));
     const auto alg_member = header.FindMember("alg");
     const auto alg = alg_member != header.MemberEnd() && alg_member->value.IsString()
                          ? parse_jwt_alg({alg_member->value.GetString(), alg_member->value.GetStringLength()})
                          : std::nullopt;
     if (!alg || std::none_of(keys_.begin(), keys_.end(), [&](const jwt_key& k) { return k.alg() == *alg; }))
-        return fail("bad_alg");
+        return fail(reason::bad_alg);
     // We implement no extensions, so any critical one makes the token unusable (RFC 7515 4.1.11).
-    if (header.HasMember("crit")) return fail("bad_alg");
+    if (header.HasMember("crit")) return fail(reason::bad_alg);
     std::optional<std::string_view> kid;
     if (const auto k = header.FindMember("kid"); k != header.MemberEnd()) {
-        if (!k->value.IsString()) return fail("malformed");
+        if (!k->value.IsString()) return fail(reason::malformed);
         kid = std::string_view(k->value.GetString(), k->value.GetStringLength());
     }
 
@@ -121,13 +122,13 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
         // A refused signature leaves entries on this thread's OpenSSL error queue;
         // clear them so they cannot be mistaken for a later, unrelated failure.
         ERR_clear_error();
-        auto r = fail(tried ? "bad_signature" : "unknown_kid");
+        auto r = fail(tried ? reason::bad_signature : reason::unknown_kid);
         r.unknown_kid = unknown_kid;
         return r;
     }
 
     rapidjson::Document payload;
-    if (const auto p = parse_object(*payload_json, payload); p != parsed::ok) return fail(reason(p));
+    if (const auto p = parse_object(*payload_json, payload); p != parsed::ok) return fail(why(p));
 
     const double now = static_cast<double>(now_unix);
     const double leeway = static_cast<double>(leeway_);
@@ -135,12 +136,12 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     std::optional<std::int64_t> expires_at_ms;
     switch (numeric_date(payload, "exp", exp)) {
         case present::bad:
-            return fail("malformed");
+            return fail(reason::malformed);
         case present::absent:
-            if (require_exp_) return fail("missing_exp");
+            if (require_exp_) return fail(reason::missing_exp);
             break;
         case present::ok:
-            if (now >= exp + leeway) return fail("expired");
+            if (now >= exp + leeway) return fail(reason::expired);
             // In whole seconds, rounded up, as the check above reads the clock; capped
             // at the year 9999, so no exp can overflow the milliseconds.
             expires_at_ms = static_cast<std::int64_t>(std::ceil(std::min(exp + leeway, 253402300799.0))) * 1000;
@@ -149,17 +150,17 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     double nbf = 0;
     switch (numeric_date(payload, "nbf", nbf)) {
         case present::bad:
-            return fail("malformed");
+            return fail(reason::malformed);
         case present::absent:
             break;
         case present::ok:
-            if (now + leeway < nbf) return fail("not_yet_valid");
+            if (now + leeway < nbf) return fail(reason::not_yet_valid);
             break;
     }
 
     const auto aud = payload.FindMember("aud");
     if (audience_.empty()) {
-        if (aud != payload.MemberEnd()) return fail("bad_audience");
+        if (aud != payload.MemberEnd()) return fail(reason::bad_audience);
     } else {
         bool match = false;
         if (aud != payload.MemberEnd()) {
@@ -169,22 +170,22 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
                 match = string_equals(aud->value, audience_);
             }
         }
-        if (!match) return fail("bad_audience");
+        if (!match) return fail(reason::bad_audience);
     }
 
     if (!issuer_.empty()) {
         const auto iss = payload.FindMember("iss");
-        if (iss == payload.MemberEnd() || !string_equals(iss->value, issuer_)) return fail("bad_issuer");
+        if (iss == payload.MemberEnd() || !string_equals(iss->value, issuer_)) return fail(reason::bad_issuer);
     }
 
     const auto claim = payload.FindMember(claim_.c_str());
-    if (claim == payload.MemberEnd() || claim->value.IsNull()) return fail("missing_claim");
+    if (claim == payload.MemberEnd() || claim->value.IsNull()) return fail(reason::missing_claim);
     const auto& v = claim->value;
     if (v.IsString() && v.GetStringLength() > 0)
-        return {std::string(v.GetString(), v.GetStringLength()), {}, expires_at_ms};
-    if (v.IsInt64()) return {std::to_string(v.GetInt64()), {}, expires_at_ms};
-    if (v.IsUint64()) return {std::to_string(v.GetUint64()), {}, expires_at_ms};
-    return fail("bad_claim");
+        return {std::string(v.GetString(), v.GetStringLength()), reason::none, expires_at_ms};
+    if (v.IsInt64()) return {std::to_string(v.GetInt64()), reason::none, expires_at_ms};
+    if (v.IsUint64()) return {std::to_string(v.GetUint64()), reason::none, expires_at_ms};
+    return fail(reason::bad_claim);
 }
 
 }  // namespace gw::auth

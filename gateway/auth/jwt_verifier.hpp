@@ -21,13 +21,14 @@
 // refused, as RFC 7519 4.1.3 requires: it was minted for someone else.
 // "exp" is optional unless require_exp is set (tokens without it never expire).
 //
-// Reason codes (never containing token bytes): malformed, too_large, bad_alg,
+// Reasons (see reason.hpp): malformed, too_large, bad_alg,
 // unknown_kid (a kid no key carries, and no key without a kid to fall back to),
 // bad_signature, expired, not_yet_valid, missing_exp, bad_audience, bad_issuer,
 // missing_claim, bad_claim.
 //
 // Thread rule: immutable after construction; verify() may run concurrently.
 #include "auth/jwt_key.hpp"
+#include "auth/reason.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -38,15 +39,15 @@
 namespace gw::auth {
 
 struct jwt_result {
-    std::string user;    // set when reason is empty
-    std::string reason;  // empty on success
+    std::string user;           // set when why is none
+    reason why = reason::none;  // none on success
     // exp plus the leeway, rounded up to a second, in Unix ms: from then on
     // verify() says "expired".
     std::optional<std::int64_t> expires_at_ms;
     // Refused, and the header named a kid that no key carries: keys may be missing.
     bool unknown_kid = false;
 
-    bool ok() const { return reason.empty(); }
+    bool ok() const { return why == reason::none; }
 };
 
 class jwt_verifier {

@@ -42,24 +42,24 @@ auth_result proxy_header::authenticate(const request_context& req) const {
     const auto users = req.headers.count(user_header_);
     const auto secrets = req.headers.count(secret_header_);
     // Nothing a proxy would send: another mode (a token, a cookie) may apply.
-    if (users == 0 && secrets == 0) return auth_result::none("missing_credentials");
+    if (users == 0 && secrets == 0) return auth_result::none(reason::missing_credentials);
     // A proxy that appends instead of replacing would let the browser pick a user.
-    if (users > 1 || secrets > 1) return auth_result::deny("duplicate_header");
-    if (!networks_.allows(req.peer)) return auth_result::deny("untrusted_source");
+    if (users > 1 || secrets > 1) return auth_result::deny(reason::duplicate_header);
+    if (!networks_.allows(req.peer)) return auth_result::deny(reason::untrusted_source);
     if (const auto secrets = secrets_.get(); !secrets->empty()) {
         auto it = req.headers.find(secret_header_);
-        if (it == req.headers.end()) return auth_result::deny("missing_secret");
+        if (it == req.headers.end()) return auth_result::deny(reason::missing_secret);
         auto given = it->value();
         // Lengths are not secret; the bytes are compared in constant time, with
         // every configured secret, so the time taken does not say which one matched.
         bool match = false;
         for (const auto& secret : *secrets)
             match |= given.size() == secret.size() && CRYPTO_memcmp(given.data(), secret.data(), secret.size()) == 0;
-        if (!match) return auth_result::deny("bad_secret");
+        if (!match) return auth_result::deny(reason::bad_secret);
     }
     auto it = req.headers.find(user_header_);
     // An empty value is no user: a proxy that forwards an unset variable sends one.
-    if (it == req.headers.end() || it->value().empty()) return auth_result::none("missing_user");
+    if (it == req.headers.end() || it->value().empty()) return auth_result::none(reason::missing_user);
     return auth_result::ok(std::string(it->value()));
 }
 

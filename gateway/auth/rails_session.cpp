@@ -121,9 +121,9 @@ bool is_marshal(std::string_view s) {
     return s.size() >= 2 && s[0] == '\x04' && s[1] == '\x08';
 }
 
-rails_session_result failure(const char* reason) {
+rails_session_result failure(reason why) {
     rails_session_result r;
-    r.reason = reason;
+    r.why = why;
     return r;
 }
 
@@ -169,13 +169,13 @@ rails_session::rails_session(const std::vector<std::string>& secret_key_bases, s
 }
 
 rails_session_result rails_session::decode(std::string_view cookie_value, std::int64_t now_unix) const {
-    if (cookie_value.size() > max_cookie_size) return failure("too_large");
+    if (cookie_value.size() > max_cookie_size) return failure(reason::too_large);
     const auto value = percent_decode(cookie_value, false);
-    if (!value || value->empty()) return failure("malformed");
+    if (!value || value->empty()) return failure(reason::malformed);
     const auto parts = split_dashes(*value);
     if (parts.size() == 3) return decode_gcm(parts[0], parts[1], parts[2], now_unix);
     if (parts.size() == 2) return decode_cbc(parts[0], parts[1], now_unix);
-    return failure("malformed");
+    return failure(reason::malformed);
 }
 
 rails_session_result rails_session::decode_gcm(std::string_view ct64, std::string_view iv64, std::string_view tag64,
@@ -183,10 +183,11 @@ rails_session_result rails_session::decode_gcm(std::string_view ct64, std::strin
     const auto ct = decode_base64(ct64);
     const auto iv = decode_base64(iv64);
     const auto tag = decode_base64(tag64);
-    if (!ct || !iv || !tag || iv->size() != gcm_iv_size || tag->size() != gcm_tag_size) return failure("malformed");
+    if (!ct || !iv || !tag || iv->size() != gcm_iv_size || tag->size() != gcm_tag_size)
+        return failure(reason::malformed);
     for (const auto& k : keys_)
         if (auto plain = gcm_decrypt(k.gcm_key, *iv, *ct, *tag)) return from_plaintext(*plain, now_unix);
-    return failure("bad_signature");
+    return failure(reason::bad_signature);
 }
 
 rails_session_result rails_session::decode_cbc(std::string_view data, std::string_view hex_digest,
@@ -197,7 +198,7 @@ rails_session_result rails_session::decode_cbc(std::string_view data, std::strin
     else if (hex_digest.size() == 2 * sha256_size)
         md_name = "SHA256";
     const auto digest = decode_hex(hex_digest);
-    if (!md_name || !digest || data.empty()) return failure("malformed");
+    if (!md_name || !digest || data.empty()) return failure(reason::malformed);
 
     for (const auto& k : keys_) {
         std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
@@ -211,66 +212,66 @@ rails_session_result rails_session::decode_cbc(std::string_view data, std::strin
 
         // Authentic from here on: anything odd is the app's doing, not an attacker's.
         const auto inner = decode_base64(data);
-        if (!inner) return failure("malformed");
+        if (!inner) return failure(reason::malformed);
         const auto halves = split_dashes(*inner);
-        if (halves.size() != 2) return failure("malformed");
+        if (halves.size() != 2) return failure(reason::malformed);
         const auto ct = decode_base64(halves[0]);
         const auto iv = decode_base64(halves[1]);
-        if (!ct || !iv || iv->size() != cbc_iv_size) return failure("malformed");
+        if (!ct || !iv || iv->size() != cbc_iv_size) return failure(reason::malformed);
         const auto plain = cbc_decrypt(k.cbc_key, *iv, *ct);
-        if (!plain) return failure("decrypt_failed");
+        if (!plain) return failure(reason::decrypt_failed);
         return from_plaintext(*plain, now_unix);
     }
-    return failure("bad_signature");
+    return failure(reason::bad_signature);
 }
 
 rails_session_result rails_session::from_plaintext(const std::string& plaintext, std::int64_t now_unix) const {
-    if (is_marshal(plaintext)) return failure("marshal_session");
+    if (is_marshal(plaintext)) return failure(reason::marshal_session);
     rails_session_result r;
-    if (!parse_json(plaintext, r.session)) return failure("malformed");
+    if (!parse_json(plaintext, r.session)) return failure(reason::malformed);
     // Every object a value is read from (the session, the envelope, the wrapped
     // session) must name each member once: see json_object.hpp.
-    if (has_duplicate_names(r.session)) return failure("duplicate_member");
+    if (has_duplicate_names(r.session)) return failure(reason::duplicate_member);
 
     if (r.session.IsObject()) {
         const auto env = r.session.FindMember("_rails");
         if (env != r.session.MemberEnd() && env->value.IsObject()) {
             auto& meta = env->value;
-            if (has_duplicate_names(meta)) return failure("duplicate_member");
+            if (has_duplicate_names(meta)) return failure(reason::duplicate_member);
             const auto pur = meta.FindMember("pur");
             if (pur != meta.MemberEnd() && !pur->value.IsNull() &&
                 !(pur->value.IsString() &&
                   std::string_view(pur->value.GetString(), pur->value.GetStringLength()) == purpose_))
-                return failure("wrong_purpose");
+                return failure(reason::wrong_purpose);
             const auto exp = meta.FindMember("exp");
             std::optional<std::int64_t> expires_at_ms;
             if (exp != meta.MemberEnd() && !exp->value.IsNull()) {
-                if (!exp->value.IsString()) return failure("malformed");
+                if (!exp->value.IsString()) return failure(reason::malformed);
                 const auto at =
                     parse_iso8601_ms(std::string_view(exp->value.GetString(), exp->value.GetStringLength()));
-                if (!at) return failure("malformed");
+                if (!at) return failure(reason::malformed);
                 // Rails: fresh while Time.now < expires_at.
-                if (now_unix * 1000 >= *at) return failure("expired");
+                if (now_unix * 1000 >= *at) return failure(reason::expired);
                 expires_at_ms = (*at + 999) / 1000 * 1000;  // whole seconds, as the check reads the clock
             }
             const auto message = meta.FindMember("message");
             const auto data = meta.FindMember("data");
             if (message != meta.MemberEnd()) {
-                if (!message->value.IsString()) return failure("malformed");
+                if (!message->value.IsString()) return failure(reason::malformed);
                 const auto inner =
                     decode_base64(std::string_view(message->value.GetString(), message->value.GetStringLength()));
-                if (!inner) return failure("malformed");
-                if (is_marshal(*inner)) return failure("marshal_session");
+                if (!inner) return failure(reason::malformed);
+                if (is_marshal(*inner)) return failure(reason::marshal_session);
                 rails_session_result unwrapped;
                 if (!parse_json(*inner, unwrapped.session) || !unwrapped.session.IsObject())
-                    return failure("malformed");
-                if (has_duplicate_names(unwrapped.session)) return failure("duplicate_member");
+                    return failure(reason::malformed);
+                if (has_duplicate_names(unwrapped.session)) return failure(reason::duplicate_member);
                 unwrapped.expires_at_ms = expires_at_ms;
                 return unwrapped;
             }
             if (data != meta.MemberEnd()) {
-                if (!data->value.IsObject()) return failure("malformed");
-                if (has_duplicate_names(data->value)) return failure("duplicate_member");
+                if (!data->value.IsObject()) return failure(reason::malformed);
+                if (has_duplicate_names(data->value)) return failure(reason::duplicate_member);
                 // Moved up to the root, not copied: CopyFrom recurses once per nesting
                 // level (a session ~2,700 deep overflowed a 256 KiB stack), a move is
                 // O(1). Both stay in the document's pool, which frees without recursion.
@@ -279,15 +280,15 @@ rails_session_result rails_session::from_plaintext(const std::string& plaintext,
                 r.expires_at_ms = expires_at_ms;
                 return r;
             }
-            return failure("malformed");
+            return failure(reason::malformed);
         }
     }
-    if (!r.session.IsObject()) return failure("malformed");
+    if (!r.session.IsObject()) return failure(reason::malformed);
     return r;
 }
 
 rails_user_result rails_session::find_user(const rapidjson::Value& session, const std::vector<std::string>& keys) {
-    if (!session.IsObject()) return {{}, "missing_key"};
+    if (!session.IsObject()) return {{}, reason::missing_key};
     for (const auto& key : keys) {
         if (key.empty()) continue;
         const auto it = session.FindMember(rapidjson::StringRef(key.data(), key.size()));
@@ -296,9 +297,9 @@ rails_user_result rails_session::find_user(const rapidjson::Value& session, cons
         if (v.IsString() && v.GetStringLength() > 0) return {std::string(v.GetString(), v.GetStringLength()), {}};
         if (v.IsInt64()) return {std::to_string(v.GetInt64()), {}};
         if (v.IsUint64()) return {std::to_string(v.GetUint64()), {}};
-        return {{}, "bad_user_value"};
+        return {{}, reason::bad_user_value};
     }
-    return {{}, "missing_key"};
+    return {{}, reason::missing_key};
 }
 
 std::optional<std::string> rails_session::decode_base64(std::string_view s) {

@@ -26,12 +26,14 @@
 // cookies_rotations): a cookie made with any of them is read, the first (the
 // current one) tried first.
 //
-// Reason codes (never containing cookie bytes): too_large, malformed, bad_signature,
+// Reasons (see reason.hpp): too_large, malformed, bad_signature,
 // decrypt_failed, expired, wrong_purpose, marshal_session; find_user adds
 // missing_key and bad_user_value.
 //
 // Thread rule: immutable after construction (keys are derived once, in the
 // constructor); decode() may run concurrently.
+#include "auth/reason.hpp"
+
 #include <rapidjson/document.h>
 
 #include <cstdint>
@@ -43,18 +45,18 @@
 namespace gw::auth {
 
 struct rails_session_result {
-    std::string reason;                         // empty on success
-    rapidjson::Document session;                // a JSON object when reason is empty
+    reason why = reason::none;                  // none on success
+    rapidjson::Document session;                // a JSON object when why is none
     std::optional<std::int64_t> expires_at_ms;  // the envelope's "exp", when it has one
 
-    bool ok() const { return reason.empty(); }
+    bool ok() const { return why == reason::none; }
 };
 
 struct rails_user_result {
-    std::string user;    // set when reason is empty
-    std::string reason;  // empty on success
+    std::string user;           // set when why is none
+    reason why = reason::none;  // none on success
 
-    bool ok() const { return reason.empty(); }
+    bool ok() const { return why == reason::none; }
 };
 
 class rails_session {

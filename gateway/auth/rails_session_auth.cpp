@@ -34,11 +34,11 @@ auth_result rails_session_auth::authenticate(const request_context& req) const {
 
 auth_result rails_session_auth::authenticate_at(const request_context& req, std::int64_t now_unix) const {
     const auto cookie = find_cookie(req.headers, cookie_name_);
-    if (!cookie || cookie->empty()) return auth_result::none("missing_cookie");
+    if (!cookie || cookie->empty()) return auth_result::none(reason::missing_cookie);
     auto session = decoder_.get()->decode(*cookie, now_unix);
-    if (!session.ok()) return auth_result::bad(std::move(session.reason));
+    if (!session.ok()) return auth_result::bad(session.why);
     auto user = rails_session::find_user(session.session, keys_);
-    if (!user.ok()) return auth_result::bad(std::move(user.reason));
+    if (!user.ok()) return auth_result::bad(user.why);
     return auth_result::ok(std::move(user.user), session.expires_at_ms);
 }
 

@@ -3,7 +3,7 @@
 // user. The configured cookie is read from the Cookie header(s), decoded with
 // rails_session, and the user id is taken from session_key, or from fallback_key
 // when session_key is absent or null. No (or an empty) cookie is
-// none("missing_cookie"); anything else that fails is bad(<reason>).
+// none(reason::missing_cookie); anything else that fails is bad(<reason>).
 // The decoder (the keys derived from secret_key_base) is replaced whole when the
 // configured values rotate; a request being checked finishes with the one it began with.
 // Thread rule: authenticate() and set_decoder() run concurrently from any thread;

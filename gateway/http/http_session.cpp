@@ -146,10 +146,10 @@ void http_session::handle_stream(const request& req) {
     auto who = state_.auth.authenticate({req.base(), req.target(), peer});
     if (who.what != auth::outcome::ok) {
         const bool forbidden = who.what == auth::outcome::forbidden;
-        state_.count_refusal(forbidden ? "403" : "401", who.reason);
-        log::info("stream refused").str("reason", who.reason).str("peer", peer.to_string());
-        return refuse(forbidden ? http::status::forbidden : http::status::unauthorized,
-                      forbidden ? "forbidden" : who.reason,
+        const std::string why(auth::to_string(who.why));
+        state_.count_refusal(forbidden ? "403" : "401", why);
+        log::info("stream refused").str("reason", why).str("peer", peer.to_string());
+        return refuse(forbidden ? http::status::forbidden : http::status::unauthorized, forbidden ? "forbidden" : why,
                       forbidden ? "request not from a trusted proxy" : "no usable credentials", req.keep_alive());
     }
     auto named = state_.namer.name(who.user);

@@ -156,9 +156,9 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
             const auth::request_context ctx{req.base(), target, net::ip::make_address("127.0.0.1")};
             const auto who = s.auth.authenticate(ctx);
             check_chain(who, ctx);
-            fuzz_check(who.what == auth::outcome::ok ? !who.user.empty() && who.reason.empty()
-                                                     : who.user.empty() && !who.reason.empty());
-            transcript += who.reason + "\n";
+            fuzz_check(who.what == auth::outcome::ok ? !who.user.empty() && who.why == auth::reason::none
+                                                     : who.user.empty() && who.why != auth::reason::none);
+            transcript += std::string(auth::to_string(who.why)) + "\n";
             if (who.what == auth::outcome::ok) {
                 const auto named = s.namer.name(who.user);
                 fuzz_check(!named.ok() || named.channel.size() <= max_channel_bytes);

@@ -109,5 +109,5 @@ TEST_CASE("jwt and rails-session modes can be chained in order") {
     const auto bad = chain.authenticate(
         request_context{none, "/authy/live_status?access_token=x.y.z", net::ip::make_address("127.0.0.1")});
     CHECK(bad.what == outcome::invalid);
-    CHECK(bad.reason == "malformed");
+    CHECK(bad.why == gw::auth::reason::malformed);
 }

@@ -32,7 +32,7 @@ auth_result run(const jwt_auth& a, std::string_view target, const http::fields& 
 TEST_CASE("a request without any token has no credentials") {
     const auto r = run(make(), "/authy/live_status", {});
     CHECK(r.what == outcome::no_credentials);
-    CHECK(r.reason == "missing_token");
+    CHECK(r.why == gw::auth::reason::missing_token);
     http::fields f;
     f.set(http::field::authorization, "Basic dXNlcjpwYXNz");
     f.set(http::field::cookie, "other=1");
@@ -49,7 +49,7 @@ TEST_CASE("the token is read from the configured cookie") {
     http::fields f;
     f.set(http::field::cookie, "a=b; gw_token=" + tok("8"));
     CHECK(run(make(), "/s", f).user == "8");
-    CHECK(run(make(""), "/s", f).reason == "missing_token");  // no cookie configured
+    CHECK(run(make(""), "/s", f).why == gw::auth::reason::missing_token);  // no cookie configured
 }
 
 TEST_CASE("the token is read from an Authorization Bearer header") {
@@ -71,15 +71,15 @@ TEST_CASE("the query parameter wins over the cookie, which wins over the header"
 TEST_CASE("a failing token is invalid with the verifier's reason") {
     const auto r = run(make(), "/s?access_token=" + tok("7"), {}, now + 3600);
     CHECK(r.what == outcome::invalid);
-    CHECK(r.reason == "expired");
+    CHECK(r.why == gw::auth::reason::expired);
     CHECK(r.user.empty());
-    CHECK(run(make(), "/s?access_token=abc", {}).reason == "malformed");
-    CHECK(run(make(), "/s?access_token=%zz", {}).reason == "malformed");
-    CHECK(run(make(), "/s?access_token=" + std::string(30000, 'a'), {}).reason == "too_large");
+    CHECK(run(make(), "/s?access_token=abc", {}).why == gw::auth::reason::malformed);
+    CHECK(run(make(), "/s?access_token=%zz", {}).why == gw::auth::reason::malformed);
+    CHECK(run(make(), "/s?access_token=" + std::string(30000, 'a'), {}).why == gw::auth::reason::too_large);
 }
 
 TEST_CASE("authenticate uses the system clock") {
     const auto r = make().authenticate(
         request_context{http::fields{}, "/s?access_token=" + tok("7"), net::ip::make_address("127.0.0.1")});
-    CHECK(r.reason == "expired");  // exp is in 2023
+    CHECK(r.why == gw::auth::reason::expired);  // exp is in 2023
 }

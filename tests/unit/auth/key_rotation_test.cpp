@@ -82,7 +82,7 @@ TEST_CASE("a verifier with several HS256 secrets accepts a token made with any o
     const auto v = with_keys({jwt_key::hmac(hs_new), jwt_key::hmac(hs_old)});
     CHECK(v.verify(hs(R"({"alg":"HS256"})", hs_new), now).user == "7");
     CHECK(v.verify(hs(R"({"alg":"HS256"})", hs_old), now).user == "7");
-    CHECK(v.verify(hs(R"({"alg":"HS256"})", hs_old + "x"), now).reason == "bad_signature");
+    CHECK(v.verify(hs(R"({"alg":"HS256"})", hs_old + "x"), now).why == gw::auth::reason::bad_signature);
 }
 
 TEST_CASE("a kid picks the keys that carry it; an unknown kid falls back to keys without one") {
@@ -97,7 +97,7 @@ TEST_CASE("a kid picks the keys that carry it; an unknown kid falls back to keys
     CHECK_FALSE(r.unknown_kid);
     // The kid selects: b's token under a's kid is not tried with b's key.
     r = v.verify(t::pk_token(b, false, R"({"alg":"RS256","kid":"a"})", claims), now);
-    CHECK(r.reason == "bad_signature");
+    CHECK(r.why == gw::auth::reason::bad_signature);
     CHECK_FALSE(r.unknown_kid);
     // No kid: every RS256 key is tried.
     CHECK(v.verify(t::pk_token(a, false, R"({"alg":"RS256"})", claims), now).user == "7");
@@ -107,17 +107,17 @@ TEST_CASE("a kid picks the keys that carry it; an unknown kid falls back to keys
     CHECK(r.user == "7");
     CHECK_FALSE(r.unknown_kid);
     r = v.verify(t::pk_token(a, false, R"({"alg":"RS256","kid":"zz"})", claims), now);
-    CHECK(r.reason == "bad_signature");
+    CHECK(r.why == gw::auth::reason::bad_signature);
     CHECK(r.unknown_kid);
     // A kid that is not a string is malformed.
-    CHECK(v.verify(t::pk_token(a, false, R"({"alg":"RS256","kid":1})", claims), now).reason == "malformed");
+    CHECK(v.verify(t::pk_token(a, false, R"({"alg":"RS256","kid":1})", claims), now).why == gw::auth::reason::malformed);
 }
 
 TEST_CASE("with only kid-carrying keys, an unknown kid is refused as unknown_kid") {
     const auto a = t::make_key(false);
     const auto v = with_keys({keyed(a, jwt_alg::es256, "a")});
     const auto r = v.verify(t::pk_token(a, true, R"({"alg":"ES256","kid":"new"})", claims), now);
-    CHECK(r.reason == "unknown_kid");
+    CHECK(r.why == gw::auth::reason::unknown_kid);
     CHECK(r.unknown_kid);
 }
 
@@ -126,11 +126,11 @@ TEST_CASE("a token is checked only with keys of its own algorithm, whatever else
     const auto ec = t::make_key(false);
     const auto v = with_keys({keyed(rsa, jwt_alg::rs256, "r"), keyed(ec, jwt_alg::es256, "e")});
     // HS256 "signed" with the RSA public key PEM: no HS256 key, so bad_alg.
-    CHECK(v.verify(hs(R"({"alg":"HS256","kid":"r"})", rsa.public_pem), now).reason == "bad_alg");
+    CHECK(v.verify(hs(R"({"alg":"HS256","kid":"r"})", rsa.public_pem), now).why == gw::auth::reason::bad_alg);
     // An RS256 token naming the EC key's kid finds no RS256 key with that kid.
-    CHECK(v.verify(t::pk_token(rsa, false, R"({"alg":"RS256","kid":"e"})", claims), now).reason == "unknown_kid");
+    CHECK(v.verify(t::pk_token(rsa, false, R"({"alg":"RS256","kid":"e"})", claims), now).why == gw::auth::reason::unknown_kid);
     CHECK(v.verify(t::pk_token(ec, true, R"({"alg":"ES256","kid":"e"})", claims), now).user == "7");
-    CHECK(with_keys({}).verify(hs(R"({"alg":"HS256"})", hs_new), now).reason == "bad_alg");
+    CHECK(with_keys({}).verify(hs(R"({"alg":"HS256"})", hs_new), now).why == gw::auth::reason::bad_alg);
 }
 
 TEST_CASE("a PEM text may hold several keys; anything but public keys and certificates is refused") {
@@ -157,11 +157,11 @@ TEST_CASE("the proxy-header mode accepts any configured secret, and a new set re
     proxy_header p("X-User-Id", "X-Gateway-Secret", std::vector<std::string>{"proxy-new", "proxy-old"}, {});
     CHECK(proxy_run(p, "proxy-new").user == "42");
     CHECK(proxy_run(p, "proxy-old").user == "42");
-    CHECK(proxy_run(p, "proxy-").reason == "bad_secret");
+    CHECK(proxy_run(p, "proxy-").why == gw::auth::reason::bad_secret);
     p.set_secrets({"proxy-newer", "proxy-new"});
     CHECK(proxy_run(p, "proxy-newer").user == "42");
     CHECK(proxy_run(p, "proxy-new").user == "42");
-    CHECK(proxy_run(p, "proxy-old").reason == "bad_secret");
+    CHECK(proxy_run(p, "proxy-old").why == gw::auth::reason::bad_secret);
     // A rotation never turns the secret check off.
     CHECK_THROWS_AS(p.set_secrets({}), std::invalid_argument);
     CHECK_THROWS_AS(p.set_secrets({"x", ""}), std::invalid_argument);
@@ -177,10 +177,10 @@ TEST_CASE("the rails-session mode reads cookies made with any configured secret_
     };
     CHECK(run(skb_new).user == "7");
     CHECK(run(skb_old).user == "7");
-    CHECK(run(std::string(128, 'x')).reason == "bad_signature");
+    CHECK(run(std::string(128, 'x')).why == gw::auth::reason::bad_signature);
     r.set_decoder(r.decoder_for({skb_new}));
     CHECK(run(skb_new).user == "7");
-    CHECK(run(skb_old).reason == "bad_signature");
+    CHECK(run(skb_old).why == gw::auth::reason::bad_signature);
     CHECK_THROWS_AS(r.decoder_for({}), std::invalid_argument);
     CHECK_THROWS_AS(r.decoder_for({skb_new, ""}), std::invalid_argument);
 }
@@ -226,7 +226,7 @@ TEST_CASE("reload() re-reads every credential file and puts the new sets in forc
     dir.write("skb", skb_new + "\n");
     REQUIRE(chain.reload().ok);
     accepts(false, true);
-    CHECK(token_run(chain, old_token).reason == "bad_signature");
+    CHECK(token_run(chain, old_token).why == gw::auth::reason::bad_signature);
 
     metrics::exposition m;
     chain.write_metrics(m);
@@ -257,7 +257,7 @@ TEST_CASE("a reload that fails anywhere changes nothing and says why without the
     CHECK(r.error.find("short-secret-value") == std::string::npos);
     CHECK(r.error.find(hs_new) == std::string::npos);
     CHECK(proxy_run(chain, "proxy-old").user == "42");
-    CHECK(proxy_run(chain, "proxy-new").reason == "bad_secret");
+    CHECK(proxy_run(chain, "proxy-new").why == gw::auth::reason::bad_secret);
     CHECK(token_run(chain, hs_token(hs_old)).user == "7");
     CHECK(cookie_run(chain, skb_old).user == "7");
 
@@ -285,7 +285,7 @@ TEST_CASE("a JWKS file is a key source of its own, re-read on reload") {
     const auto ta = t::pk_token(a, true, R"({"alg":"ES256","kid":"a"})", R"({"sub":"7"})");
     const auto tb = t::pk_token(b, true, R"({"alg":"ES256","kid":"b"})", R"({"sub":"7"})");
     CHECK(token_run(chain, ta).user == "7");
-    CHECK(token_run(chain, tb).reason == "unknown_kid");
+    CHECK(token_run(chain, tb).why == gw::auth::reason::unknown_kid);
 
     dir.write("jwks.json", R"({"keys":[)" + t::jwk(b, false, "b") + "," + t::jwk(a, false, "a") + "]}");
     REQUIRE(chain.reload().ok);

@@ -32,12 +32,12 @@ int run_cases(std::initializer_list<const char*> prefixes) {
         const auto expect = t::str(c, "expect");
         if (expect == "ok") {
             CHECK(r.what == outcome::ok);
-            CHECK(r.reason == "");
+            CHECK(r.why == gw::auth::reason::none);
             CHECK(r.user == t::str(c, "user"));
         } else {
             CHECK(r.what == outcome::invalid);
             CHECK(r.user.empty());
-            if (expect != "refused") CHECK(r.reason == expect);
+            if (expect != "refused") CHECK(gw::auth::to_string(r.why) == expect);
         }
     }
     return ran;

@@ -25,7 +25,7 @@ auth_result run(const rails_session_auth& a, const std::string& cookie_header) {
 }  // namespace
 
 TEST_CASE("no session cookie means no credentials") {
-    CHECK(run(make(), "").reason == "missing_cookie");
+    CHECK(run(make(), "").why == gw::auth::reason::missing_cookie);
     CHECK(run(make(), "other=1").what == outcome::no_credentials);
     CHECK(run(make(), "x_app_session=" + t::gcm_cookie(skb, R"({"pre_2fa_auth_user_id":7})")).what ==
           outcome::no_credentials);
@@ -40,7 +40,7 @@ TEST_CASE("the user comes from the configured session key") {
 
 TEST_CASE("the fallback key is used only when configured and the main key is absent") {
     const auto cookie = "_app_session=" + t::gcm_cookie(skb, R"({"user_id":"12"})");
-    CHECK(run(make(), cookie).reason == "missing_key");
+    CHECK(run(make(), cookie).why == gw::auth::reason::missing_key);
     CHECK(run(make("user_id"), cookie).user == "12");
     const auto both = "_app_session=" + t::gcm_cookie(skb, R"({"pre_2fa_auth_user_id":7,"user_id":12})");
     CHECK(run(make("user_id"), both).user == "7");
@@ -49,8 +49,8 @@ TEST_CASE("the fallback key is used only when configured and the main key is abs
 TEST_CASE("a cookie that fails to decode is invalid with the decoder's reason") {
     const auto r = run(make(), "_app_session=" + t::gcm_cookie(std::string(128, 'c'), R"({"pre_2fa_auth_user_id":7})"));
     CHECK(r.what == outcome::invalid);
-    CHECK(r.reason == "bad_signature");
-    CHECK(run(make(), "_app_session=garbage").reason == "malformed");
+    CHECK(r.why == gw::auth::reason::bad_signature);
+    CHECK(run(make(), "_app_session=garbage").why == gw::auth::reason::malformed);
 }
 
 TEST_CASE("an empty session key name is refused at construction") {

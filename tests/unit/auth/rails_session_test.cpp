@@ -22,7 +22,7 @@ rails_session decoder(std::string_view digest = "") {
 }
 
 std::string reason(std::string_view cookie, std::int64_t at = now) {
-    return decoder().decode(cookie, at).reason;
+    return std::string(gw::auth::to_string(decoder().decode(cookie, at).why));
 }
 
 std::string envelope(const std::string& extra) {
@@ -182,7 +182,7 @@ TEST_CASE("a data envelope nested thousands deep is unwrapped on a small stack")
     std::string user, why;
     gw::test::run_on_small_stack([&] {
         auto decoded = decoder().decode(cookie, now);
-        why = decoded.reason;
+        why = gw::auth::to_string(decoded.why);
         if (decoded.ok()) user = rails_session::find_user(decoded.session, {"user_id"}).user;
     }, 64 * 1024);
     CHECK(why.empty());
@@ -197,18 +197,18 @@ TEST_CASE("the user id comes from the first present key as a string or an intege
     CHECK(rails_session::find_user(d, {"g"}).user == "-3");
     CHECK(rails_session::find_user(d, {"a", "c"}).user == "7");
     CHECK(rails_session::find_user(d, {"missing", "b"}).user == "42");
-    CHECK(rails_session::find_user(d, {"missing"}).reason == "missing_key");
-    CHECK(rails_session::find_user(d, {"a"}).reason == "missing_key");
-    CHECK(rails_session::find_user(d, {"d"}).reason == "bad_user_value");
-    CHECK(rails_session::find_user(d, {"e"}).reason == "bad_user_value");
-    CHECK(rails_session::find_user(d, {"f", "b"}).reason == "bad_user_value");
+    CHECK(rails_session::find_user(d, {"missing"}).why == gw::auth::reason::missing_key);
+    CHECK(rails_session::find_user(d, {"a"}).why == gw::auth::reason::missing_key);
+    CHECK(rails_session::find_user(d, {"d"}).why == gw::auth::reason::bad_user_value);
+    CHECK(rails_session::find_user(d, {"e"}).why == gw::auth::reason::bad_user_value);
+    CHECK(rails_session::find_user(d, {"f", "b"}).why == gw::auth::reason::bad_user_value);
 }
 
 TEST_CASE("a configured key digest limits which derived keys are tried") {
     const auto cookie = t::gcm_cookie(skb, R"({"user_id":5})");  // SHA1-derived key
     CHECK(decoder("sha1").decode(cookie, now).ok());
     CHECK(decoder("SHA1").decode(cookie, now).ok());
-    CHECK(decoder("sha256").decode(cookie, now).reason == "bad_signature");
+    CHECK(decoder("sha256").decode(cookie, now).why == gw::auth::reason::bad_signature);
 }
 
 TEST_CASE("construction refuses an empty secret, an empty cookie name and unknown digests") {

@@ -26,12 +26,12 @@ TEST_CASE("the user header is trusted only with the right secret", "[proxy]") {
 
     auto missing = run(p, {{"X-User-Id", "42"}});
     CHECK(missing.what == outcome::forbidden);
-    CHECK(missing.reason == "missing_secret");
+    CHECK(missing.why == reason::missing_secret);
 
     for (auto wrong : {"s3cre", "s3cret!", "S3CRET", ""}) {
         auto r = run(p, {{"X-User-Id", "42"}, {"X-Gateway-Secret", wrong}});
         CHECK(r.what == outcome::forbidden);
-        CHECK(r.reason == "bad_secret");
+        CHECK(r.why == reason::bad_secret);
     }
 }
 
@@ -39,12 +39,12 @@ TEST_CASE("a trusted proxy without a user header gets no identity", "[proxy]") {
     proxy_header p("X-User-Id", "X-Gateway-Secret", "s3cret", {});
     auto r = run(p, {{"X-Gateway-Secret", "s3cret"}});
     CHECK(r.what == outcome::no_credentials);
-    CHECK(r.reason == "missing_user");
+    CHECK(r.why == reason::missing_user);
     // An empty value (a proxy that forwards an unset variable) names nobody either;
     // it used to be accepted as the user "" (a fuzz finding).
     auto empty = run(p, {{"X-User-Id", ""}, {"X-Gateway-Secret", "s3cret"}});
     CHECK(empty.what == outcome::no_credentials);
-    CHECK(empty.reason == "missing_user");
+    CHECK(empty.why == reason::missing_user);
     CHECK(empty.user.empty());
 }
 
@@ -52,7 +52,7 @@ TEST_CASE("a request with neither proxy header is left to the other modes", "[pr
     proxy_header p("X-User-Id", "X-Gateway-Secret", "s3cret", network_list({"10.0.0.0/8"}));
     auto r = run(p, {{"Cookie", "a=b"}}, "127.0.0.1");
     CHECK(r.what == outcome::no_credentials);
-    CHECK(r.reason == "missing_credentials");
+    CHECK(r.why == reason::missing_credentials);
 }
 
 TEST_CASE("a repeated user or secret header is refused", "[proxy]") {
@@ -63,12 +63,12 @@ TEST_CASE("a repeated user or secret header is refused", "[proxy]") {
     f.insert("X-Gateway-Secret", "s3cret");
     auto r = p.authenticate({f, "/", ip::make_address("127.0.0.1")});
     CHECK(r.what == outcome::forbidden);
-    CHECK(r.reason == "duplicate_header");
+    CHECK(r.why == reason::duplicate_header);
     gw::http::fields g;
     g.insert("X-User-Id", "42");
     g.insert("X-Gateway-Secret", "s3cret");
     g.insert("X-Gateway-Secret", "s3cret");
-    CHECK(p.authenticate({g, "/", ip::make_address("127.0.0.1")}).reason == "duplicate_header");
+    CHECK(p.authenticate({g, "/", ip::make_address("127.0.0.1")}).why == reason::duplicate_header);
 }
 
 TEST_CASE("configured networks restrict where the header is trusted from", "[proxy]") {
@@ -76,7 +76,7 @@ TEST_CASE("configured networks restrict where the header is trusted from", "[pro
     CHECK(run(p, {{"X-User-Id", "1"}, {"X-Gateway-Secret", "s3cret"}}, "10.1.2.3").what == outcome::ok);
     auto r = run(p, {{"X-User-Id", "1"}, {"X-Gateway-Secret", "s3cret"}}, "127.0.0.1");
     CHECK(r.what == outcome::forbidden);
-    CHECK(r.reason == "untrusted_source");
+    CHECK(r.why == reason::untrusted_source);
 }
 
 TEST_CASE("the secret may be omitted only in the explicit insecure mode", "[proxy]") {
@@ -114,12 +114,13 @@ auth_result chain_of(std::vector<auth_result> rs) {
 }  // namespace
 
 TEST_CASE("the chain takes the first mode that names a user", "[chain]") {
-    auto r = chain_of({auth_result::none("a"), auth_result::ok("5"), auth_result::ok("6")});
+    auto r = chain_of({auth_result::none(reason::missing_user), auth_result::ok("5"), auth_result::ok("6")});
     CHECK(r.user == "5");
 }
 
 TEST_CASE("the chain answers the most telling refusal", "[chain]") {
-    CHECK(chain_of({auth_result::none("a"), auth_result::deny("b")}).reason == "b");
-    CHECK(chain_of({auth_result::deny("b"), auth_result::bad("c"), auth_result::none("a")}).reason == "c");
-    CHECK(chain_of({auth_result::none("a"), auth_result::none("z")}).reason == "a");
+    const auto a = reason::missing_token, b = reason::bad_secret, c = reason::expired, z = reason::missing_cookie;
+    CHECK(chain_of({auth_result::none(a), auth_result::deny(b)}).why == b);
+    CHECK(chain_of({auth_result::deny(b), auth_result::bad(c), auth_result::none(a)}).why == c);
+    CHECK(chain_of({auth_result::none(a), auth_result::none(z)}).why == a);
 }
