@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include "config_file.hpp"
 #include "log.hpp"
 #include "sse_frame.hpp"
 
@@ -124,6 +125,9 @@ void set_jwks_url(config& c, const std::string& flag, const std::string& v) {
     }
 
 const option options[] = {
+    {"config", "FILE", "none",
+     "a TOML file of options, each key a flag's long name (e.g. max-connections = 50000); env and flags override it",
+     [](config&, const std::string&, const std::string&) {}},  // read before the rest: see parse_config
     {"listen", "ADDR:PORT", "0.0.0.0:8080", "address and port to serve on (port 0 picks a free one)",
      GW_SET(set_listen(c, f, v))},
     {"database-url", "CONNINFO", "$DATABASE_URL, else libpq env", "the LISTEN connection's conninfo or URI",
@@ -260,11 +264,40 @@ const option* find_option(std::string_view flag) {
     return nullptr;
 }
 
+// --config's value: the last on the command line, else its env twin.
+std::optional<std::string> config_path(int argc, const char* const* argv, const env_lookup& env) {
+    std::optional<std::string> path = env(env_name("config"));
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--config" && i + 1 < argc)
+            path = argv[++i];
+        else if (arg.rfind("--config=", 0) == 0)
+            path = std::string(arg.substr(9));
+    }
+    return path;
+}
+
+// The file's values, lowest of the three sources: an error names the file and line.
+void apply_file(config& c, const std::string& path) {
+    for (const auto& [key, value, line] : read_config_file(path).values) {
+        const auto at = path + ":" + std::to_string(line) + ": ";
+        const option* o = find_option(key);
+        if (!o || key == "config") throw config_error(at + "unknown key '" + escaped(key) + "' (see --help)");
+        try {
+            o->apply(c, key, value);
+        } catch (const config_error& e) {
+            throw config_error(at + key + ": " + std::string(e.what()).substr(key.size() + 4));
+        }
+    }
+}
+
 }  // namespace
 
 parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env) {
     parse_outcome out;
-    // The database URL has two extra fallbacks, lowest first: libpq env (empty), DATABASE_URL.
+    // Precedence, lowest first: defaults, the --config file, env, flags.
+    if (auto path = config_path(argc, argv, env); path && !path->empty()) apply_file(out.cfg, *path);
+    // The database URL has two extra fallbacks below its own twin: libpq env (empty), DATABASE_URL.
     if (auto v = env("DATABASE_URL")) out.cfg.database_url = *v;
     for (const auto& o : options) {
         if (auto v = env(env_name(o.flag))) {

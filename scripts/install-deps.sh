@@ -19,6 +19,7 @@ BUILD_PACKAGES=(
   libpq-dev         # libpq: the LISTEN connection
   rapidjson-dev     # JSON payload parsing and escaping
   libssl-dev        # HMAC, AES, PBKDF2 for jwt and rails-session auth; TLS for --jwt-jwks-url
+  libtomlplusplus-dev  # toml++ (header-only here): the --config file
 )
 TEST_PACKAGES=(
   catch2            # unit tests (Catch2 v2)

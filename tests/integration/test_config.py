@@ -1,5 +1,8 @@
 """Configuration: flags and their env twins, refusals with exit code 2 and a
 one-line message, and the proxy-header mode's insistence on a secret."""
+import json
+import os
+import tempfile
 import unittest
 
 import harness
@@ -42,6 +45,27 @@ class ConfigTest(harness.GatewayTestCase, unittest.TestCase):
                     ["--retry-ms", "-5"], ["--log-level", "loud"], ["--auth", "magic"]):
             with self.subTest(bad=bad):
                 self.assert_refused(self.valid() + bad)
+
+    def test_a_config_file_configures_the_gateway_below_env_and_flags(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "gateway.toml")
+            with open(path, "w") as f:
+                f.write('heartbeat = 1\nevent = "from_file"\nwrap-field = "file_field"\n')
+            gw = self.gateway("--config", path, "--event", "from_flag")
+            client = self.stream(gw, 14)
+            client.wait_comment("hb", timeout=15, count=2)  # the file's heartbeat
+            self.pg.notify("user_14", "approved")
+            event = client.next_event(timeout=10)
+            self.assertEqual(event["event"], "from_flag")
+            self.assertEqual(json.loads(event["data"]), {"file_field": "approved"})
+
+    def test_a_bad_config_file_refuses_to_start_naming_the_file_and_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "gateway.toml")
+            with open(path, "w") as f:
+                f.write('heartbeat = 5\nmax-conections = 10\n')
+            line = self.assert_refused(self.valid() + ["--config", path])
+            self.assertIn(f"{path}:2: unknown key 'max-conections'", line)
 
     def test_a_bad_env_value_refuses_to_start(self):
         self.assert_refused(self.valid(), env={"SSE_GATEWAY_HEARTBEAT": "abc"})
