@@ -1,0 +1,30 @@
+# cmake -DBUILD_DIR=<tree> -DPROBES=<name;...> -P check_layers.cmake
+# Builds each layer probe (tests/layers/CMakeLists.txt): a "wrong_*" probe must
+# fail with its header not found, a "right_*" probe must build.
+set(failed 0)
+foreach(name IN LISTS PROBES)
+  execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} --target layer_probe_${name}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(name MATCHES "^wrong_")
+    # GCC: "fatal error: pg/listener.hpp: No such file or directory"; clang: "'...' file not found".
+    if(rc EQUAL 0)
+      message(NOTICE "${name}: compiled, but its layer must not see that header")
+      set(failed 1)
+    elseif(NOT out MATCHES "No such file or directory|file not found")
+      message(NOTICE "${name}: failed for another reason than a missing header:\n${out}")
+      set(failed 1)
+    else()
+      message(STATUS "${name}: refused, as it must be")
+    endif()
+  else()
+    if(NOT rc EQUAL 0)
+      message(NOTICE "${name}: must compile and did not:\n${out}")
+      set(failed 1)
+    else()
+      message(STATUS "${name}: compiles")
+    endif()
+  endif()
+endforeach()
+if(failed)
+  message(FATAL_ERROR "a layer sees what it must not (or probing is broken): see gateway/CMakeLists.txt")
+endif()
