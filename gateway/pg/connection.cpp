@@ -163,6 +163,11 @@ std::string connection::error() const {
     return msg;
 }
 
+wire::server_info connection::server() const {
+    PGconn* c = conn_.get();
+    return {PQhost(c) ? PQhost(c) : "", PQport(c) ? PQport(c) : "", PQserverVersion(c), PQbackendPID(c)};
+}
+
 std::string connection::quote_identifier(std::string_view name) const {
     char* q = PQescapeIdentifier(conn_.get(), name.data(), name.size());
     if (!q) return {};

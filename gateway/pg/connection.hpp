@@ -6,9 +6,13 @@
 // PQfinish). Every completion is tagged with a generation, so nothing from a torn
 // down connection reaches the owner.
 //
+// It is the listener's pg::wire (the calls forward to libpq); the query pool
+// uses it directly.
+//
 // Thread rule: call only from the owning io_context's thread.
 #include "net.hpp"
 #include "pg/pg_handles.hpp"
+#include "pg/wire.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -19,30 +23,29 @@
 
 namespace gw::pg {
 
-class connection {
+class connection final : public wire {
 public:
     connection(net::io_context& ioc, std::string conninfo, std::string application_name);
-    ~connection();
+    ~connection() override;
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    // Starts connecting; `done(true)` once usable, `done(false)` on failure or
-    // after `timeout`. Never calls back synchronously.
-    void async_connect(std::chrono::steady_clock::duration timeout, std::function<void(bool)> done);
-    // Calls `ready` once the socket is readable (not if torn down meanwhile).
-    void wait_readable(std::function<void()> ready);
-    // Sends what libpq has buffered, waiting for writability as long as needed.
-    // Returns false when the connection broke.
-    bool flush();
-    // Closes the connection; pending waits are dropped.
-    void teardown();
+    // pg::wire
+    void async_connect(std::chrono::steady_clock::duration timeout, std::function<void(bool)> done) override;
+    void wait_readable(std::function<void()> ready) override;
+    bool flush() override;
+    void teardown() override;
+    std::string error() const override;
+    std::string quote_identifier(std::string_view name) const override;
+    server_info server() const override;
+    bool send_query(const std::string& sql) override { return PQsendQuery(conn_.get(), sql.c_str()) != 0; }
+    bool consume_input() override { return PQconsumeInput(conn_.get()) != 0; }
+    bool busy() const override { return PQisBusy(conn_.get()) != 0; }
+    result_ptr next_result() override { return result_ptr(PQgetResult(conn_.get())); }
+    notify_ptr next_notify() override { return notify_ptr(PQnotifies(conn_.get())); }
 
     PGconn* get() const { return conn_.get(); }
     bool connected() const { return connected_; }
-    // The last libpq error on one line ("" when none).
-    std::string error() const;
-    // Escaped identifier ("" on failure).
-    std::string quote_identifier(std::string_view name) const;
 
 private:
     void on_poll(PostgresPollingStatusType poll);

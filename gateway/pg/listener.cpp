@@ -1,6 +1,7 @@
 #include "pg/listener.hpp"
 
 #include "log.hpp"
+#include "pg/connection.hpp"
 
 #include <algorithm>
 
@@ -16,10 +17,10 @@ constexpr auto backoff_cap = std::chrono::seconds(10);
 
 }  // namespace
 
-listener::listener(net::io_context& ioc, settings s)
+listener::listener(net::io_context& ioc, settings s, std::unique_ptr<wire> conn)
     : ioc_(ioc),
       settings_(std::move(s)),
-      conn_(ioc, settings_.conninfo, "sse-gateway"),
+      conn_(conn ? std::move(conn) : std::make_unique<connection>(ioc, settings_.conninfo, "sse-gateway")),
       retry_timer_(ioc),
       ping_timer_(ioc),
       rng_(std::random_device{}()) {
@@ -67,7 +68,7 @@ void listener::stop() {
         state_ = state::stopped;
         retry_timer_.cancel();
         ping_timer_.cancel();
-        conn_.teardown();
+        conn_->teardown();
         if (queue_) queue_->stop();
         if (pool_) pool_->stop();
         counters_.up.set(0);
@@ -79,7 +80,7 @@ void listener::stop() {
 void listener::do_connect() {
     if (state_ == state::stopped) return;
     state_ = state::connecting;
-    conn_.async_connect(connect_timeout, [this](bool ok) {
+    conn_->async_connect(connect_timeout, [this](bool ok) {
         if (state_ != state::connecting) return;
         if (!ok) return lost("connect");
         on_connected();
@@ -92,12 +93,12 @@ void listener::on_connected() {
     counters_.up.set(1);
     if (ever_connected_) counters_.reconnects.inc();
     ever_connected_ = true;
-    PGconn* c = conn_.get();
+    const auto server = conn_->server();
     log::info("database connected")
-        .str("host", PQhost(c) ? PQhost(c) : "")
-        .str("port", PQport(c) ? PQport(c) : "")
-        .num("server_version", static_cast<std::int64_t>(PQserverVersion(c)))
-        .num("backend_pid", static_cast<std::int64_t>(PQbackendPID(c)));
+        .str("host", server.host)
+        .str("port", server.port)
+        .num("server_version", static_cast<std::int64_t>(server.version))
+        .num("backend_pid", static_cast<std::int64_t>(server.backend_pid));
     do_wait_read();
     schedule_batch();
     arm_ping(settings_.ping_interval);
@@ -112,34 +113,31 @@ void listener::arm_ping(std::chrono::steady_clock::duration after) {
 }
 
 void listener::on_ping_timer() {
-    if (ping_in_flight_) return lost("liveness check");
+    if (command_ == command::ping) return lost("liveness check");
     // A batch in flight is answer enough that the connection lives: look again later.
-    if (command_in_flight_) return arm_ping(settings_.ping_interval);
-    if (PQsendQuery(conn_.get(), "") == 0) return lost("send");
-    command_in_flight_ = true;
-    ping_in_flight_ = true;
-    command_failed_ = false;
-    if (!conn_.flush()) return lost("write");
+    if (command_ == command::listen_batch) return arm_ping(settings_.ping_interval);
+    if (!conn_->send_query("")) return lost("send");
+    command_ = command::ping;
+    if (!conn_->flush()) return lost("write");
     arm_ping(settings_.ping_interval);  // the deadline for the answer
 }
 
 void listener::do_wait_read() {
-    conn_.wait_readable([this] {
+    conn_->wait_readable([this] {
         if (state_ == state::connected) on_readable();
     });
 }
 
 void listener::on_readable() {
-    PGconn* c = conn_.get();
-    if (PQconsumeInput(c) == 0) return lost("read");
-    while (command_in_flight_ && !PQisBusy(c)) {
-        result_ptr r(PQgetResult(c));
+    if (!conn_->consume_input()) return lost("read");
+    while (command_ != command::none && !conn_->busy()) {
+        result_ptr r = conn_->next_result();
         on_batch_result(r.get());
         if (state_ != state::connected) return;
     }
     hand_out_notifications();
     // A flush may have been waiting for the server to read: try again now.
-    if (!conn_.flush()) return lost("write");
+    if (!conn_->flush()) return lost("write");
     do_wait_read();
 }
 
@@ -154,43 +152,40 @@ void listener::schedule_batch() {
 }
 
 void listener::do_batch() {
-    if (state_ != state::connected || command_in_flight_) return;
+    if (state_ != state::connected || command_ != command::none) return;
     auto ops = set_.take_batch(max_batch_ops);
     if (ops.empty()) return update_settled();
     std::string sql;
     for (const auto& o : ops) {
-        auto quoted = conn_.quote_identifier(o.channel);
+        auto quoted = conn_->quote_identifier(o.channel);
         if (quoted.empty()) return lost("escape identifier");
         sql.append(o.listen ? "LISTEN " : "UNLISTEN ").append(quoted).append(";");
     }
     // Several statements in one simple query run as one implicit transaction that
     // commits at the end: the LISTENs take effect together, and the last result
     // arriving means all of them are active.
-    if (PQsendQuery(conn_.get(), sql.c_str()) == 0) return lost("send");
-    command_in_flight_ = true;
-    command_failed_ = false;
+    if (!conn_->send_query(sql)) return lost("send");
+    command_ = command::listen_batch;
     log::debug("listen batch sent").num("statements", static_cast<std::int64_t>(ops.size()));
-    if (!conn_.flush()) return lost("write");
+    if (!conn_->flush()) return lost("write");
 }
 
 void listener::on_batch_result(PGresult* r) {
+    const bool ping = command_ == command::ping;
     if (r) {
         const auto st = PQresultStatus(r);
-        if (st != PGRES_COMMAND_OK && !(ping_in_flight_ && st == PGRES_EMPTY_QUERY)) {
-            command_failed_ = true;
-            log::error("listen batch failed").str("error", conn_.error());
-        }
-        return;
+        if (st == PGRES_COMMAND_OK || (ping && st == PGRES_EMPTY_QUERY)) return;
+        // The rest of the command is moot: the connection is dropped and every
+        // wanted channel listened again on the next one.
+        log::error(ping ? "liveness check failed" : "listen batch failed").str("error", conn_->error());
+        return lost(ping ? "liveness check" : "listen batch");
     }
     // No more results: the command is complete.
-    command_in_flight_ = false;
-    if (ping_in_flight_) {
-        ping_in_flight_ = false;
-        if (command_failed_) return lost("liveness check");
+    command_ = command::none;
+    if (ping) {
         arm_ping(settings_.ping_interval);
         return schedule_batch();
     }
-    if (command_failed_) return lost("listen batch");
     auto changes = set_.confirm();
     counters_.channels.set(static_cast<std::int64_t>(set_.listened_count()));
     if (!changes.empty()) receiver_->on_listen_changes(changes);
@@ -203,7 +198,7 @@ void listener::hand_out_notifications() {
     const auto now = std::chrono::steady_clock::now();
     notifies_.clear();
     batch_.clear();
-    while (notify_ptr n{PQnotifies(conn_.get())}) {
+    while (notify_ptr n = conn_->next_notify()) {
         batch_.push_back({n->relname, n->extra, now});
         notifies_.push_back(std::move(n));
     }
@@ -217,12 +212,11 @@ void listener::lost(std::string_view what) {
     counters_.failures.inc();
     log::warn("database connection lost")
         .str("during", what)
-        .str("error", conn_.error())
+        .str("error", conn_->error())
         .num("attempt", static_cast<std::int64_t>(attempt_));
-    conn_.teardown();
+    conn_->teardown();
     ping_timer_.cancel();
-    ping_in_flight_ = false;
-    command_in_flight_ = false;
+    command_ = command::none;
     batch_scheduled_ = false;
     counters_.up.set(0);
     set_.reset();

@@ -8,18 +8,19 @@
 // connection is pinged (an empty query) so a silently dead one -- no RST, no
 // error, just nothing -- is noticed within two ping intervals, not at the next
 // TCP keepalive verdict. Never a blocking libpq call, never an explicit
-// transaction. Beside it, the query pool runs the snapshot statement and the
-// queue-usage reads.
+// transaction. The libpq calls go through pg::wire (pg/wire.hpp), so unit tests
+// can run this logic without a server. Beside it, the query pool runs the
+// snapshot statement and the queue-usage reads.
 //
 // Thread rule: runs on one single-threaded io_context, the receiver's. Every
 // method is called on that thread, except settled() and the stats.
 #include "hub/event_input.hpp"
 #include "metrics.hpp"
 #include "net.hpp"
-#include "pg/connection.hpp"
 #include "pg/listen_state.hpp"
 #include "pg/query_pool.hpp"
 #include "pg/queue_monitor.hpp"
+#include "pg/wire.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -38,7 +39,7 @@ public:
         unsigned snapshot_pool = 2;
         std::chrono::milliseconds snapshot_timeout{5000};
         // An idle connection is pinged this often, and lost if the answer takes as long.
-        std::chrono::seconds ping_interval{15};
+        std::chrono::milliseconds ping_interval{15000};
         // pg_notification_queue_usage() is read this often on the query pool (0: never).
         std::chrono::seconds queue_usage_interval{15};
     };
@@ -51,7 +52,9 @@ public:
         metrics::gauge up;               // 1 while connected
     };
 
-    listener(net::io_context& ioc, settings s);
+    // `conn` is the LISTEN connection; null: a libpq one (pg::connection) to
+    // s.conninfo. Unit tests pass a scripted one.
+    listener(net::io_context& ioc, settings s, std::unique_ptr<wire> conn = nullptr);
     ~listener() override;
     listener(const listener&) = delete;
     listener& operator=(const listener&) = delete;
@@ -73,6 +76,9 @@ public:
 
 private:
     enum class state { idle, connecting, connected, stopped };
+    // The one command the connection runs at a time: LISTEN/UNLISTEN statements,
+    // or the liveness ping (an empty query).
+    enum class command { none, listen_batch, ping };
 
     void do_connect();
     void on_connected();
@@ -93,16 +99,14 @@ private:
     receiver* receiver_ = nullptr;
     counters counters_;
     listen_state set_;
-    connection conn_;
+    std::unique_ptr<wire> conn_;
     // Snapshots and the queue-usage reads; null when there are neither.
     std::unique_ptr<query_pool> pool_;
     std::unique_ptr<queue_monitor> queue_;  // declared after the pool it uses
 
     state state_ = state::idle;
     bool batch_scheduled_ = false;
-    bool command_in_flight_ = false;
-    bool command_failed_ = false;
-    bool ping_in_flight_ = false;  // the command in flight is a liveness ping
+    command command_ = command::none;  // in flight
     bool ever_connected_ = false;
     unsigned attempt_ = 0;
     net::steady_timer retry_timer_;
