@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: sse-gateway vs nginx+nchan vs the raw PostgreSQL
-# LISTEN floor, the same workload against each in one run, one table out.
+# Side-by-side benchmark: sse-gateway vs nginx+nchan vs a minimal relay
+# (sse-relay: one LISTEN connection, each payload written as a data: line) vs
+# the raw PostgreSQL LISTEN floor, the same workload against each in one run,
+# one table out. With the relay, the gateway's latency is judged against it
+# round by round (issue 19 section 8: --repeat 5 or more).
 #
 #   bash tests/bench/compare.sh                 # full size: 19,000 streams
 #   bash tests/bench/compare.sh --small         # 600 streams, short phases
@@ -27,7 +30,7 @@ flat_seconds=5
 idle_seconds=5
 gateway_threads=2,1
 fanout=10
-targets=gateway,gateway-shared,nchan,floor,floor-shared
+targets=gateway,gateway-shared,nchan,relay,floor,floor-shared
 shared_channel=sse_gateway_events
 broadcast_channel=
 sources=127.0.0.2-127.0.0.5
@@ -58,6 +61,8 @@ usage: $0 [options]
   --targets L            comma list of gateway (per-user channels, one run per
                          --gateway-threads value), gateway-shared (--channel-mode
                          shared + a broadcast channel, same thread counts), nchan,
+                         relay (sse-relay, the least a NOTIFY-to-SSE relay does:
+                         the gateway's latency is judged against it per round),
                          floor, floor-shared (default $targets)
   --sources RANGE        client source addresses (default $sources)
   --workers W            sse-load processes (default: one per 9,500 streams)
@@ -137,13 +142,14 @@ if (( do_build )); then
     cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi
   log "building the gateway and the bench tools in $build_dir"
-  cmake --build "$build_dir" -j"$(nproc)" --target sse-gateway sse-load sse-notify-pub sse-pg-floor >/dev/null
+  cmake --build "$build_dir" -j"$(nproc)" --target sse-gateway sse-load sse-notify-pub sse-pg-floor sse-relay >/dev/null
 fi
 gateway_bin=$build_dir/gateway/sse-gateway
 load_bin=$build_dir/tests/bench/sse-load
 pub_bin=$build_dir/tests/bench/sse-notify-pub
 floor_bin=$build_dir/tests/bench/sse-pg-floor
-for b in "$gateway_bin" "$load_bin" "$pub_bin" "$floor_bin"; do
+relay_bin=$build_dir/tests/bench/sse-relay
+for b in "$gateway_bin" "$load_bin" "$pub_bin" "$floor_bin" "$relay_bin"; do
   [[ -x $b ]] || die "missing $b (build first or drop --no-build)"
 done
 
@@ -404,6 +410,20 @@ EOF
       pub_target=(--http "127.0.0.1:$port" --path-template '/pub/{user}')
       run_workload
       stop_pid "$master_pid" QUIT 30
+      server_pid=
+      ;;
+    relay)
+      # The yardstick for latency: one LISTEN connection on every user's channel,
+      # each payload written to the user's sockets as a data: line (relay.cpp).
+      label=relay
+      "$relay_bin" --database-url "$db_url" --users "1-$users" >"$tmp/relay.log" 2>&1 &
+      server_pid=$!
+      port=$(wait_for_port_in_log "$tmp/relay.log" "$server_pid") || die "relay did not start: $(tail -3 "$tmp/relay.log")"
+      backend=$(psql "$db_url" -Atc "SELECT pid FROM pg_stat_activity WHERE application_name = 'sse-relay'" | head -1)
+      load_cmd "$port" --path '/sub/{user}' ${backend:+--backend-pid "$backend"}
+      pub_target=(--database-url "$db_url")
+      run_workload
+      stop_pid "$server_pid" TERM 10
       server_pid=
       ;;
     floor)

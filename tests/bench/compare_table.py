@@ -4,7 +4,9 @@
 Input lines: {"target": label, "round": n, "kind": ready|report|publish_<mode>|sync|meta,
 "data": {...}}. With several rounds, each figure is the median over the rounds and
 each "received / expected" or "lost / misrouted / duplicates" cell is the sum.
-The first gateway column is "the gateway" for the ratio columns."""
+The first gateway column is "the gateway" for the ratio columns. With the relay
+(sse-relay), each per-user gateway's latency is also judged against it round by
+round (issue 19 section 8), from the per-round figures, not the medians."""
 import json
 import statistics
 import sys
@@ -200,7 +202,61 @@ def main():
         first_of_family = next(x for x in labels if x.startswith(family))
         siblings = [x for x in labels if x.startswith(family)] if label == first_of_family else [label]
         out.extend(check_targets(m, label, m.get(floor, {}), siblings, m.get(issue_floor, {})))
+    if "relay" in targets:
+        for label in labels:
+            if label.startswith("gateway-t"):  # the relay is per-user channels, like these
+                out.append("")
+                out.extend(against_relay(label, targets[label], targets["relay"], per_user, fanout_count))
     print("\n".join(out))
+
+
+# Issue 19 section 8: against the minimal relay, as medians of per-round figures
+# over at least this many interleaved rounds.
+RELAY_ROUNDS = 5
+RELAY_P50_US = 20.0
+RELAY_P99_RATIO = 1.25
+
+
+def against_relay(label, gw_rounds, relay_rounds, per_user, fanout_count):
+    """Per round: the gateway's p50 minus the relay's (µs) and its p99 over the
+    relay's; then the median of each with its spread, and the verdict."""
+    lines = ["Against the minimal relay, %s, per round (rate phase; both ran in every round, "
+             "interleaved):" % label, "",
+             "| round | gateway p50, ms | relay p50, ms | p50 difference, µs | gateway p99, ms | relay p99, ms "
+             "| p99 ratio |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    diffs, ratios = [], []
+    for i, (g_round, r_round) in enumerate(zip(gw_rounds, relay_rounds), 1):
+        g, r = metrics(label, g_round, per_user, fanout_count), metrics("relay", r_round, per_user, fanout_count)
+        g50, r50, g99, r99 = g.get("rate_p50"), r.get("rate_p50"), g.get("rate_p99"), r.get("rate_p99")
+        d = (g50 - r50) * 1000 if None not in (g50, r50) else None
+        q = g99 / r99 if None not in (g99, r99) and r99 else None
+        if d is not None:
+            diffs.append(d)
+        if q is not None:
+            ratios.append(q)
+        lines.append("| %d | %s | %s | %s | %s | %s | %s |" % (
+            i, fmt(g50, ".3f"), fmt(r50, ".3f"), fmt(d, "+.0f"), fmt(g99, ".3f"), fmt(r99, ".3f"),
+            "×" + fmt(q, ".2f") if q is not None else "–"))
+    lines.append("")
+
+    def spread(vals, show):
+        return "median %s (min %s, max %s; %d round%s)" % (
+            show(statistics.median(vals)), show(min(vals)), show(max(vals)), len(vals), "" if len(vals) == 1 else "s")
+
+    enough = min(len(diffs), len(ratios)) >= RELAY_ROUNDS
+    why = "" if enough else " — not judged: the verdict needs %d rounds or more (--repeat %d)" % (
+        RELAY_ROUNDS, RELAY_ROUNDS)
+    for name, vals, show, limit in (
+            ("p50 within %g µs of the relay's (median of per-round differences)" % RELAY_P50_US, diffs,
+             lambda v: "%+.1f µs" % v, RELAY_P50_US),
+            ("p99 within ×%g the relay's (median of per-round ratios)" % RELAY_P99_RATIO, ratios,
+             lambda v: "×%.3f" % v, RELAY_P99_RATIO)):
+        if not vals:
+            lines.append("- not measured: %s" % name)
+            continue
+        state = ("met:" if statistics.median(vals) <= limit else "**NOT met:**") if enough else "shown:"
+        lines.append("- %s %s — %s%s" % (state, name, spread(vals, show), why))
+    return lines
 
 
 def check_targets(m, gw, fl, labels, issue_floor):
