@@ -30,6 +30,10 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
     m.gauge("connections", "Open client connections.", state.connections.value());
     m.gauge("max_connections", "--max-connections: connections beyond it get 503 (ops endpoints excepted).",
             static_cast<std::int64_t>(cfg.max_connections));
+    m.counter("header_timeouts_total",
+              "Connections cut without an answer for not completing a request head within --header-timeout "
+              "(slow or idle clients, idle keep-alive connections included).",
+              state.header_timeouts.value());
     m.header("streams", "gauge", "Open event streams by route (pending or live).");
     m.sample("streams", "route", cfg.stream_path, static_cast<double>(streams));
     m.counter("streams_opened_total", "Streams that went live.", opened);

@@ -13,10 +13,6 @@ namespace gw::web {
 
 namespace {
 
-std::string_view path_of(std::string_view target) {
-    return target.substr(0, target.find('?'));
-}
-
 // "<boot>-<seq>" with this process's boot id gives seq; anything else is foreign.
 std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view boot) {
     if (id.size() <= boot.size() + 1 || id.substr(0, boot.size()) != boot || id[boot.size()] != '-')
@@ -26,10 +22,6 @@ std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view 
     auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
     if (ec != std::errc{} || p != digits.data() + digits.size()) return std::nullopt;
     return seq;
-}
-
-bool is_builtin(std::string_view path) {
-    return path == "/healthz" || path == "/readyz" || path == "/metrics";
 }
 
 // The credentials' expiry (Unix ms) on the steady clock the shard ticks by;
@@ -47,18 +39,19 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
 }  // namespace
 
 http_session::http_session(tcp::socket socket, hub::shard& shard, hub::shard& home, shared_state& state,
-                           connection_slot slot, admission admit)
-    : stream_(std::move(socket)), shard_(shard), home_(home), state_(state), slot_(std::move(slot)), admit_(admit) {}
+                           connection_slot slot, admission admit, listener_role role)
+    : stream_(std::move(socket)),
+      shard_(shard),
+      home_(home),
+      state_(state),
+      slot_(std::move(slot)),
+      admit_(admit),
+      role_(role) {}
 
 void http_session::run() {
     track_id_ = shard_.track(weak_from_this());
-    if (admit_ == admission::refused) return refuse_over_capacity();
+    if (admit_ == admission::refused) return refuse(refusal::max_connections, true);
     do_read();
-}
-
-void http_session::refuse_over_capacity() {
-    state_.count_refusal("503", "max_connections");
-    refuse(http::status::service_unavailable, "over_capacity", "too many connections; retry later", false);
 }
 
 void http_session::close(hub::close_reason) {
@@ -73,74 +66,79 @@ void http_session::do_read() {
     parser_.emplace();
     parser_->header_limit(request_header_limit);
     parser_->body_limit(request_body_limit);
-    // One deadline for the whole request: a client trickling header bytes is cut.
+    // One deadline for the whole head: a client trickling header bytes is cut.
     stream_.expires_after(state_.cfg.header_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
+    read_head();
+}
+
+void http_session::read_head() {
+    // Bytes a pipelining client sent with the previous request may hold this head.
+    error_code ec;
+    switch (feed_head(*parser_, buffer_, ec)) {
+        case head_progress::complete:
+            return on_read({});
+        case head_progress::obs_fold:
+            return refuse(refusal::obs_fold, true);
+        case head_progress::failed:
+            return on_read(ec);
+        case head_progress::need_more:
+            break;
+    }
+    stream_.async_read_some(buffer_.prepare(beast::read_size(buffer_, 65536)),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                                self->buffer_.commit(n);
+                                if (ec == net::error::eof && self->buffer_.size() > 0)
+                                    ec = http::error::partial_message;  // a head cut short is malformed
+                                if (ec) return self->on_read(ec);
+                                self->read_head();
+                            });
 }
 
 void http_session::on_read(error_code ec) {
     if (closed_) return;
-    if (ec == http::error::header_limit) {
-        state_.count_refusal("431", "header_too_large");
-        return refuse(http::status::request_header_fields_too_large, "header_too_large", "request headers exceed 8 KiB",
-                      false);
-    }
-    if (ec == http::error::body_limit) {
-        state_.count_refusal("413", "body_too_large");
-        return refuse(http::status::payload_too_large, "body_too_large", "request body too large", false);
-    }
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset || ec == net::error::eof)
+    if (ec == http::error::header_limit) return refuse(refusal::header_too_large, true);
+    if (ec == http::error::body_limit) return refuse(refusal::body_too_large, true);
+    if (ec == beast::error::timeout) {
+        // No complete head within --header-timeout (a slow or idle client): cut
+        // without an answer, since it may never read one, but counted.
+        state_.header_timeouts.inc();
         return finish();
-    if (ec) {
-        state_.count_refusal("400", "malformed_request");
-        return refuse(http::status::bad_request, "bad_request", "malformed HTTP request", false);
     }
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::eof)
+        return finish();
+    if (ec) return refuse(refusal::malformed_request, true);
     handle();
 }
 
 void http_session::handle() {
     const request& req = parser_->get();
-    if (const auto problem = head_problem(req.base()); !problem.empty()) {
-        // Closed after the answer: the bytes after this head cannot be trusted to
-        // be a request of their own.
-        state_.count_refusal("400", std::string(problem));
-        return refuse(http::status::bad_request, problem, "request framing refused", false);
+    const auto routed = route_request(*parser_, state_, admit_, role_);
+    cors_origin_ = std::string(routed.cors_origin);
+    allow_ = routed.allow;
+    switch (routed.where) {
+        case route::refused:
+            return refuse(*routed.why, routed.close);
+        case route::preflight:
+            return handle_preflight(req);
+        case route::stream:
+            return handle_stream(req);
+        case route::healthz:
+            return reply(http::status::ok, R"({"status":"ok"})", "application/json", !routed.close);
+        case route::readyz: {
+            const bool ready = state_.accepting_streams();
+            return reply(ready ? http::status::ok : http::status::service_unavailable,
+                         ready ? R"({"status":"ready"})" : R"({"status":"not_ready"})", "application/json",
+                         !routed.close);
+        }
+        case route::metrics:
+            return reply(http::status::ok, state_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8",
+                         !routed.close);
     }
-    const auto path = path_of(req.target());
-    cors_origin_.clear();
-    allow_ = "GET";
-    // Beyond --max-connections only the probes and metrics are answered, so a full
-    // gateway stays alive (and says it is not ready) instead of looking dead.
-    if (admit_ == admission::ops_only && !is_builtin(path)) return refuse_over_capacity();
-    if (path == state_.cfg.stream_path) {
-        if (!state_.cfg.cors_origins.empty()) allow_ = "GET, OPTIONS";
-        if (auto origin = req.find(http::field::origin); origin != req.end() && state_.cors_allows(origin->value()))
-            cors_origin_ = std::string(origin->value());
-        if (req.method() == http::verb::options) return handle_preflight(req);
-        if (req.method() != http::verb::get)
-            return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
-        return handle_stream(req);
-    }
-    if (!is_builtin(path)) return refuse(http::status::not_found, "not_found", "no such route", req.keep_alive());
-    if (req.method() != http::verb::get)
-        return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
-    if (path == "/healthz") return reply(http::status::ok, R"({"status":"ok"})", "application/json", req.keep_alive());
-    if (path == "/readyz") {
-        const bool ready = state_.accepting_streams();
-        return reply(ready ? http::status::ok : http::status::service_unavailable,
-                     ready ? R"({"status":"ready"})" : R"({"status":"not_ready"})", "application/json",
-                     req.keep_alive());
-    }
-    reply(http::status::ok, state_.metrics_text(), "text/plain; version=0.0.4; charset=utf-8", req.keep_alive());
 }
 
 void http_session::handle_stream(const request& req) {
-    if (state_.draining.load()) {
-        state_.count_refusal("503", "draining");
-        return refuse(http::status::service_unavailable, "unavailable", "shutting down; reconnect elsewhere", false);
-    }
+    if (state_.draining.load()) return refuse(refusal::draining, true);
     error_code ignored;
     auto peer = stream_.socket().remote_endpoint(ignored).address();
     auto who = state_.auth.authenticate({req.base(), req.target(), peer});
@@ -149,20 +147,20 @@ void http_session::handle_stream(const request& req) {
         const std::string why(auth::to_string(who.why));
         state_.count_refusal(forbidden ? "403" : "401", why);
         log::info("stream refused").str("reason", why).str("peer", peer.to_string());
-        return refuse(forbidden ? http::status::forbidden : http::status::unauthorized, forbidden ? "forbidden" : why,
-                      forbidden ? "request not from a trusted proxy" : "no usable credentials", req.keep_alive());
+        return send_error(
+            error_response(forbidden ? http::status::forbidden : http::status::unauthorized,
+                           forbidden ? "forbidden" : why,
+                           forbidden ? "request not from a trusted proxy" : "no usable credentials", allow_),
+            !req.keep_alive());
     }
     auto named = state_.namer.name(who.user);
     if (!named.ok()) {
-        state_.count_refusal("400", "invalid_user");
-        log::info("stream refused").str("reason", "invalid_user").str("detail", named.reason);
-        return refuse(http::status::bad_request, "invalid_user", "user id not accepted", req.keep_alive());
+        log::info("stream refused").str("reason", text_of(refusal::invalid_user).reason).str("detail", named.reason);
+        return refuse(refusal::invalid_user, !req.keep_alive());
     }
     if (!state_.users.acquire(who.user)) {
-        state_.count_refusal("429", "too_many_streams");
-        log::info("stream refused").str("reason", "too_many_streams").str("user", who.user);
-        return refuse(http::status::too_many_requests, "too_many_streams", "too many open streams for this user",
-                      req.keep_alive());
+        log::info("stream refused").str("reason", text_of(refusal::too_many_streams).reason).str("user", who.user);
+        return refuse(refusal::too_many_streams, !req.keep_alive());
     }
     // Hand over the socket: the stream keeps nothing of the request machinery.
     stream_.expires_never();
@@ -211,12 +209,6 @@ void http_session::handle_stream(const request& req) {
 }
 
 void http_session::handle_preflight(const request& req) {
-    if (state_.cfg.cors_origins.empty())
-        return refuse(http::status::method_not_allowed, "method_not_allowed", "use GET", req.keep_alive());
-    if (cors_origin_.empty()) {
-        state_.count_refusal("cors", "cors_origin");
-        return refuse(http::status::forbidden, "forbidden_origin", "origin not allowed", req.keep_alive());
-    }
     res_ = std::make_shared<response>(plain_response(http::status::no_content, {}, {}));
     res_->set(http::field::access_control_allow_methods, "GET, OPTIONS");
     res_->set(http::field::access_control_allow_headers, "Authorization, Last-Event-ID, Cache-Control");
@@ -224,9 +216,14 @@ void http_session::handle_preflight(const request& req) {
     send(req.keep_alive());
 }
 
-void http_session::refuse(http::status status, std::string_view code, std::string_view message, bool keep_alive) {
-    res_ = std::make_shared<response>(error_response(status, code, message, allow_));
-    send(keep_alive);
+void http_session::refuse(refusal why, bool close) {
+    if (!text_of(why).kind.empty()) state_.count_refusal(why);
+    send_error(error_response(why, allow_), close);
+}
+
+void http_session::send_error(response res, bool close) {
+    res_ = std::make_shared<response>(std::move(res));
+    send(!close);
 }
 
 void http_session::reply(http::status status, std::string body, std::string_view content_type, bool keep_alive) {

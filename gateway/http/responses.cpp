@@ -24,6 +24,11 @@ response error_response(http::status status, std::string_view code, std::string_
     return res;
 }
 
+response error_response(refusal why, std::string_view allow) {
+    const auto& text = text_of(why);
+    return error_response(text.status, text.code, text.message, allow);
+}
+
 void allow_origin(http::fields& head, std::string_view origin) {
     head.set(http::field::access_control_allow_origin, origin);
     head.set(http::field::access_control_allow_credentials, "true");

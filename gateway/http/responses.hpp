@@ -6,6 +6,7 @@
 // and its head come out of here already serialized.
 // Thread rule: pure functions.
 #include "config.hpp"
+#include "http/refusal.hpp"
 #include "net.hpp"
 
 #include <string>
@@ -25,6 +26,9 @@ response plain_response(http::status status, std::string body, std::string_view 
 // {"error": code, "message": message}; `allow` names the methods on a 405.
 response error_response(http::status status, std::string_view code, std::string_view message,
                         std::string_view allow = "GET");
+// The answer to a refusal: its status, JSON code and message (refusal.cpp), the
+// one builder of every 503 and 429 the gateway sends.
+response error_response(refusal why, std::string_view allow = "GET");
 // Lets the page at `origin` read the answer (a refusal too: the browser can then
 // tell a 401 from a network error).
 void allow_origin(http::fields& head, std::string_view origin);

@@ -30,12 +30,16 @@ shared_state::shared_state(const config& c)
       expired(std::make_shared<const std::string>(
           "event: expired\ndata: " + error_body("credentials_expired", "the credentials expired; sign in again") +
           "\n\n")),
-      unavailable(std::make_shared<const std::string>(closing_bytes(error_response(
-          http::status::service_unavailable, "unavailable", "the database is not reachable; retry later")))) {}
+      unavailable(std::make_shared<const std::string>(closing_bytes(error_response(refusal::database_unavailable)))) {}
 
 void shared_state::count_refusal(const std::string& kind, const std::string& reason) {
     std::lock_guard lock(refusals_mutex_);
     ++refusals_[{kind, reason}];
+}
+
+void shared_state::count_refusal(refusal why) {
+    const auto& text = text_of(why);
+    count_refusal(std::string(text.kind), std::string(text.reason));
 }
 
 std::map<std::pair<std::string, std::string>, std::uint64_t> shared_state::refusals() const {

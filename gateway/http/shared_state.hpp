@@ -7,6 +7,7 @@
 #include "auth/auth_chain.hpp"
 #include "channel_namer.hpp"
 #include "config.hpp"
+#include "http/refusal.hpp"
 #include "hub/user_counts.hpp"
 #include "metrics.hpp"
 
@@ -49,10 +50,14 @@ struct shared_state {
     bool accepting_streams() const;
     std::function<std::string()> metrics_text;
 
-    metrics::gauge connections;
+    metrics::gauge connections;        // on the public listener
+    metrics::gauge ops_connections;    // on --ops-listen's
+    metrics::counter header_timeouts;  // connections cut for no complete head within --header-timeout
     std::atomic<bool> draining{false};
 
-    // Refusals by status and reason (not a per-event path: a mutex is fine).
+    // Refusals by status and reason (not a per-event path: a mutex is fine). The
+    // string form is for identity refusals, whose reasons gw::auth names.
+    void count_refusal(refusal why);
     void count_refusal(const std::string& kind, const std::string& reason);
     std::map<std::pair<std::string, std::string>, std::uint64_t> refusals() const;
 

@@ -161,7 +161,7 @@ void stream_session::tick(std::chrono::steady_clock::time_point now) {
 
 void stream_session::refuse_unavailable() {
     // No headers went out yet, so the client can still get a proper answer.
-    state_.count_refusal("503", "database_unavailable");
+    state_.count_refusal(refusal::database_unavailable);
     say_last(state_.unavailable, hub::close_reason::database_unavailable);
 }
 

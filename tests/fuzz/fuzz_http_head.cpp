@@ -1,29 +1,31 @@
-// Request heads as gateway/http/http_session reads them: Beast's request_parser
-// with the session's header and body limits, one parser per request on a
-// keep-alive connection, then the session's own checks on each head
-// (web::head_problem), its routing, and for the stream route the identity chain
-// (proxy header, JWT, Rails session: web::shared_state's auth_chain) and the
-// channel namer.
+// Request heads as gateway/http/http_session reads them: web::feed_head with the
+// session's header and body limits, one parser per request on a keep-alive
+// connection, then the session's routing (web::route_request, which runs
+// web::head_problem) and for the stream route the identity chain (proxy header,
+// JWT, Rails session: web::shared_state's auth_chain) and the channel namer.
 //
 // Input: byte 0 plus one is how many bytes each read returns (1-256), the rest is
-// what the client sends, read through Beast's test stream with the same composed
-// read (http::read) the session's async_read runs; and once more in one read.
+// what the client sends, read through Beast's test stream the way the session
+// reads its socket (feed what is buffered, read more while the head is
+// incomplete); and once more in one read.
 //
 // Checked: no crash, leak or UB; the connection is handled the same whatever the
 // read sizes (TCP may cut the bytes anywhere): the same requests answered, the
-// same identities, then closed at the same point; a head the session accepts has one
-// reading of its body: chunked exactly when it carries Transfer-Encoding, else
-// Content-Length bytes, else none; an identity answer is either a user or a
-// reason, never both, and is the answer of the first mode that names a user (a
-// proxy-header one only with the proxy's one secret header).
+// same identities, then closed at the same point; the fields routing and identity
+// see are exactly those of the request's header block, parsed on their own, so a
+// field after it (a chunked body's trailer) can never act as a header; a request
+// announcing a body (Transfer-Encoding, Content-Length above 0) is refused and
+// closes the connection, and no routed request has one; an identity answer is
+// either a user or a reason, never both, and is the answer of the first mode that
+// names a user (a proxy-header one only with the proxy's one secret header).
 #include "config.hpp"
 #include "fuzz_support.hpp"
 #include "http/request_head.hpp"
+#include "http/request_route.hpp"
 #include "http/shared_state.hpp"
 
 #include <boost/beast/_experimental/test/stream.hpp>
 
-#include <charconv>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -99,6 +101,26 @@ void check_chain(const auth::auth_result& who, const auth::request_context& ctx)
     if (first) fuzz_check(who.user == *first);
 }
 
+// The oracle against trailers: `used` (the fields the session routed and
+// authenticated with) must be the header block `block`, parsed on its own, field
+// for field.
+void check_header_block(const http::request_header<>& used, std::string_view block) {
+    web::request_parser alone;
+    alone.header_limit(request_header_limit);
+    alone.body_limit(request_body_limit);
+    error_code ec;
+    alone.put(net::buffer(block.data(), block.size()), ec);
+    fuzz_check(!ec && alone.is_header_done());
+    const auto& expected = alone.get().base();
+    fuzz_check(used.method_string() == expected.method_string() && used.target() == expected.target() &&
+               used.version() == expected.version());
+    auto a = used.begin();
+    auto b = expected.begin();
+    for (; a != used.end() && b != expected.end(); ++a, ++b)
+        fuzz_check(a->name_string() == b->name_string() && a->value() == b->value());
+    fuzz_check(a == used.end() && b == expected.end());
+}
+
 // What the session does with one connection, as text: compared across read sizes.
 std::string serve(std::string_view bytes, std::size_t read_size) {
     net::io_context ioc;
@@ -111,15 +133,21 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
     beast::flat_buffer buffer;
     for (int request = 0; request < 64; ++request) {
         const std::size_t start = client.nread_bytes() - buffer.size();  // where this request begins
-        http::request_parser<http::string_body> parser;
+        web::request_parser parser;
         parser.header_limit(request_header_limit);
         parser.body_limit(request_body_limit);
         error_code ec;
-        http::read(client, buffer, parser, ec);
+        auto progress = web::feed_head(parser, buffer, ec);
+        while (progress == web::head_progress::need_more) {
+            const auto n = client.read_some(buffer.prepare(beast::read_size(buffer, 65536)), ec);
+            buffer.commit(n);
+            if (ec) break;
+            progress = web::feed_head(parser, buffer, ec);
+        }
         // The session answers 431, 413 or 400, or just closes at EOF: which one can
         // depend on where the reads cut the bytes (a bad byte past the header limit is
         // seen in one read, not in many), so the transcript says only "closed".
-        if (ec) return transcript + "closed\n";
+        if (progress != web::head_progress::complete) return transcript + "closed\n";
 
         // Beast applies header_limit to the request line and to the fields separately
         // when both are in one read, so a head of up to twice the limit passes then,
@@ -128,31 +156,30 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
         const auto head_end = bytes.find("\r\n\r\n", start);
         if (head_end == std::string_view::npos || head_end + 4 - start > request_header_limit)
             return transcript + "closed\n";
+        // Nothing after the head's empty line was consumed: the next bytes are the body's.
+        fuzz_check(client.nread_bytes() - buffer.size() == head_end + 4);
 
         const auto& req = parser.get();
-        if (const auto problem = web::head_problem(req.base()); !problem.empty())
-            return transcript + "400 " + std::string(problem) + "\n";
-
-        // Accepted: the body's length has exactly one reading.
-        if (req.count(http::field::transfer_encoding) > 0) {
-            fuzz_check(parser.chunked());
-        } else if (const auto cl = req.find(http::field::content_length); cl != req.end()) {
-            std::uint64_t n = 0;
-            const auto v = cl->value();
-            const auto [p, err] = std::from_chars(v.data(), v.data() + v.size(), n);
-            fuzz_check(err == std::errc{} && p == v.data() + v.size());
-            fuzz_check(req.body().size() == n);
-        } else {
-            fuzz_check(req.body().empty());
+        check_header_block(req.base(), bytes.substr(start, head_end + 4 - start));
+        const auto& s = state();
+        const auto routed = web::route_request(parser, s, web::admission::open, web::listener_role::combined);
+        if (routed.where == web::route::refused) {
+            fuzz_check(routed.why.has_value());
+            const auto cl = req.find(http::field::content_length);
+            const bool announces_body = req.count(http::field::transfer_encoding) > 0 ||
+                                        (cl != req.end() && cl->value().find_first_not_of('0') != std::string_view::npos);
+            if (!web::head_problem(req.base()))
+                fuzz_check((*routed.why == web::refusal::body_not_allowed) == announces_body);
+            if (*routed.why == web::refusal::body_not_allowed) fuzz_check(routed.close);
+            transcript += std::string(web::text_of(*routed.why).reason) + "\n";
+            if (routed.close) return transcript + "close\n";
+            continue;
         }
+        fuzz_check(parser.is_done() && req.body().empty());
 
         const auto target = req.target();
-        const auto path = target.substr(0, target.find('?'));
-        transcript += std::string(req.method_string()) + " " + std::string(target) + " " +
-                      std::to_string(req.body().size()) + "\n";
-        const auto& s = state();
-        if (path == s.cfg.stream_path && req.method() == http::verb::get) {
-            if (auto origin = req.find(http::field::origin); origin != req.end()) s.cors_allows(origin->value());
+        transcript += std::string(req.method_string()) + " " + std::string(target) + "\n";
+        if (routed.where == web::route::stream) {
             const auth::request_context ctx{req.base(), target, net::ip::make_address("127.0.0.1")};
             const auto who = s.auth.authenticate(ctx);
             check_chain(who, ctx);
@@ -165,7 +192,7 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
                 if (named.ok()) return transcript + "stream " + named.channel + "\n";
             }
         }
-        if (!req.keep_alive()) return transcript + "close\n";
+        if (routed.close) return transcript + "close\n";
     }
     return transcript;
 }

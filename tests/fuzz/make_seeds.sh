@@ -174,6 +174,15 @@ heads = {
                "Access-Control-Request-Method: GET\r\n\r\n",
     "big_header": "GET /healthz HTTP/1.1\r\n" + H + "X-Pad: " + "a" * 8300 + "\r\n\r\n",
     "bare_lf": "GET /healthz HTTP/1.1\n" + "Host: gw\n\n",
+    # Issue 18: fields after the header block (trailers) never act as headers.
+    "trailer_user": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\nX-User-Id: 77\r\n" + H +
+                    "Last-Event-ID: x-1\r\nOrigin: https://app.example\r\n\r\n",
+    "trailer_token": "GET /authy/live_status HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+                     "0\r\nAuthorization: Bearer " + tokens["hs256_good"] + "\r\nCookie: jwt=" + tokens["hs256_good"] +
+                     "\r\nX-Gateway-Secret: fuzz-proxy-secret\r\n\r\n",
+    "obs_fold": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret\r\n"
+                "X-User-Id: 5\r\n 6\r\n\r\n",
 }
 for name, text in heads.items():
     write(d, name, bytes([0]) + text.encode())

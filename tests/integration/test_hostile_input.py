@@ -1,8 +1,15 @@
-"""Hostile input found by the outside review (issue 10) gets a clear answer and
-leaves every other stream intact: request framing that could smuggle a second
-request, requests without (or with two) Host lines, and NOTIFY payloads nested
-deep enough to overflow a small thread stack."""
+"""Hostile input found by the outside reviews (issues 10 and 18) gets a clear answer
+and leaves every other stream intact: request framing that could smuggle a second
+request, requests without (or with two) Host lines, fields hidden in a chunked
+body's trailers, folded header lines, and NOTIFY payloads nested deep enough to
+overflow a small thread stack."""
+import base64
+import hashlib
+import hmac
+import json
 import re
+import socket
+import time
 import unittest
 
 import harness
@@ -55,11 +62,41 @@ class RequestFramingTest(harness.GatewayTestCase, unittest.TestCase):
         answer = self.send(b"GET /healthz HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
         self.assertEqual(responses(answer), [400], answer)
 
-    def test_a_chunked_body_is_read_as_one_and_the_next_request_answered(self):
-        answer = self.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-                           b"3\r\nabc\r\n0\r\n\r\n"
+    def test_a_request_with_a_body_is_400_and_closes(self):
+        # No route takes a body; it is never read, so neither are its trailers, and
+        # what follows it is never taken for a request.
+        for framing, body in ((b"Transfer-Encoding: gzip, chunked\r\n", b"3\r\nabc\r\n0\r\n\r\n"),
+                              (b"Transfer-Encoding: chunked\r\n", b"0\r\n\r\n"),
+                              (b"Content-Length: 3\r\n", b"abc")):
+            with self.subTest(framing=framing):
+                answer = self.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + body +
+                                   b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                self.assertEqual(responses(answer), [400], answer)
+                self.assertIn(b'"error":"body_not_allowed"', answer)
+                self.assertIn(b"Connection: close", answer)
+                self.assertNotIn(b"sse_gateway_", answer)
+
+    def test_an_empty_content_length_is_no_body(self):
+        answer = self.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
                            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         self.assertEqual(responses(answer), [200, 200], answer)
+
+    def test_a_folded_header_line_is_400(self):
+        # RFC 9112 5.2: obs-fold is refused rather than joined with a space, so no
+        # proxy in front can have read the field differently.
+        before = self.gw.metrics().get('sse_gateway_refusals_total{reason="obs_fold"}', 0)
+        for fold in (b" ", b"\t"):
+            with self.subTest(fold=fold):
+                answer = self.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Note: a\r\n" + fold +
+                                   b"b\r\n\r\n")
+                self.assertEqual(responses(answer), [400], answer)
+                self.assertIn(b'"error":"obs_fold"', answer)
+                self.assertIn(b"Connection: close", answer)
+        answer = self.send(b"GET " + harness.STREAM_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                           b"X-Gateway-Secret: " + harness.SECRET.encode() + b"\r\nX-User-Id: 5\r\n 6\r\n\r\n")
+        self.assertEqual(responses(answer), [400], answer)
+        self.assertIn(b'"error":"obs_fold"', answer)
+        self.assertEqual(self.gw.metrics().get('sse_gateway_refusals_total{reason="obs_fold"}'), before + 3)
 
     def test_an_http_1_1_request_without_host_is_400(self):
         answer = self.send(b"GET /healthz HTTP/1.1\r\n\r\n")
@@ -81,6 +118,83 @@ class RequestFramingTest(harness.GatewayTestCase, unittest.TestCase):
                          before + 1)
         self.pg.notify("user_31", "unharmed")
         self.assertEqual(live.next_event()["data"], '{"status":"unharmed"}')
+
+
+def chunked_get(path, headers, trailers, host=True):
+    """A GET whose chunked (empty) body ends in `trailers`: fields after the header block."""
+    head = b"GET " + path.encode() + b" HTTP/1.1\r\n" + (b"Host: x\r\n" if host else b"")
+    head += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
+    head += b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    return head + b"0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in trailers.items()) + b"\r\n"
+
+
+def hs256(claims, secret):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+    signing = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + b"." + b64(json.dumps(claims).encode())
+    return (signing + b"." + b64(hmac.new(secret.encode(), signing, hashlib.sha256).digest())).decode()
+
+
+class TrailerTest(harness.GatewayTestCase, unittest.TestCase):
+    """Issue 18, item 1: Beast merged a chunked body's trailers into the request's
+    fields, so a trailer could name the user, carry the proxy secret or a token, or
+    stand in for Host, Last-Event-ID or Origin. Nothing after the header block may
+    act as a header."""
+    JWT_SECRET = "it-trailer-hs256-secret-7c1d9e0f2a3b4c5d"
+
+    def assert_never_honoured(self, gw, request):
+        answer = harness.raw_request(gw.port, request, timeout=3)
+        self.assertEqual(responses(answer), [400], answer)
+        self.assertIn(b'"error":', answer)
+        self.assertNotIn(b"text/event-stream", answer)
+        self.assertNotIn(b"Access-Control-Allow-Origin", answer)
+        self.assertEqual(gw.metric("sse_gateway_streams_opened_total"), 0)
+
+    def test_proxy_header_fields_in_trailers_are_never_used(self):
+        gw = self.gateway("--heartbeat", "600", "--cors-origins", "https://app.example")
+        gw.wait_ready()
+        path = harness.STREAM_PATH
+        secret = {"X-Gateway-Secret": harness.SECRET}
+        for name, headers, trailers in (
+                ("user", secret, {"X-User-Id": "77"}),
+                ("secret", {"X-User-Id": "77"}, secret),
+                ("last_event_id", {**secret, "X-User-Id": "77"}, {"Last-Event-ID": "x-1"}),
+                ("origin", {**secret, "X-User-Id": "77"}, {"Origin": "https://app.example"})):
+            with self.subTest(name):
+                self.assert_never_honoured(gw, chunked_get(path, headers, trailers))
+        with self.subTest("host"):
+            answer = harness.raw_request(gw.port, chunked_get(path, {**secret, "X-User-Id": "77"},
+                                                             {"Host": "x"}, host=False), timeout=3)
+            self.assertEqual(responses(answer), [400], answer)
+            self.assertIn(b'"error":"missing_host"', answer)
+        self.assertGreaterEqual(gw.metrics().get('sse_gateway_refusals_total{reason="body_not_allowed"}'), 4)
+
+    def test_a_token_in_a_trailer_is_never_used(self):
+        gw = self.gateway("--heartbeat", "600", "--auth", "jwt", "--jwt-secret", self.JWT_SECRET,
+                          "--jwt-cookie", "sse_token", secret=None)
+        gw.wait_ready()
+        token = hs256({"sub": "77", "exp": int(time.time()) + 600}, self.JWT_SECRET)
+        # The same token in the header block opens a stream: the refusal below is
+        # about where it was, not what it was.
+        with harness.SseClient(gw.port, harness.STREAM_PATH, {"Authorization": "Bearer " + token}):
+            gw.wait_metric("sse_gateway_streams_opened_total", 1)
+        for trailer in ({"Authorization": "Bearer " + token}, {"Cookie": "sse_token=" + token}):
+            with self.subTest(trailer=list(trailer)):
+                answer = harness.raw_request(gw.port, chunked_get(harness.STREAM_PATH, {}, trailer), timeout=3)
+                self.assertEqual(responses(answer), [400], answer)
+                self.assertIn(b'"error":"body_not_allowed"', answer)
+        self.assertEqual(gw.metric("sse_gateway_streams_opened_total"), 1)
+
+
+class HeaderTimeoutTest(harness.GatewayTestCase, unittest.TestCase):
+    def test_a_client_that_never_finishes_its_head_is_cut_and_counted(self):
+        # Issue 19, item 4: the cut was silent.
+        gw = self.gateway("--heartbeat", "600", "--header-timeout", "1")
+        self.assertEqual(gw.metric("sse_gateway_header_timeouts_total"), 0)
+        with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            self.assertEqual(s.recv(1024), b"")  # closed without an answer
+        self.assertEqual(gw.metric("sse_gateway_header_timeouts_total"), 1)
 
 
 class DeepPayloadTest(harness.GatewayTestCase, unittest.TestCase):
