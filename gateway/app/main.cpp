@@ -64,19 +64,7 @@ int main(int argc, char** argv) {
     const auto budget = gw::connection_budget_for(cfg, raise_open_file_limit());
     const bool derived = cfg.max_connections == 0;
     if (derived) cfg.max_connections = budget.default_max_connections();
-    // Past `allowed`, accept() fails with EMFILE before the 503 can answer.
-    if (cfg.max_connections > budget.allowed)
-        gw::log::warn(derived ? "open-file limit leaves no room for connections"
-                              : "open-file limit is below --max-connections")
-            .num("open_file_limit", static_cast<std::int64_t>(budget.open_file_limit))
-            .num("reserved_fds", static_cast<std::int64_t>(budget.reserved))
-            .num("max_connections", static_cast<std::int64_t>(cfg.max_connections));
-    else
-        gw::log::info("connection limit")
-            .num("max_connections", static_cast<std::int64_t>(cfg.max_connections))
-            .str("from", derived ? "open-file limit" : "--max-connections")
-            .num("open_file_limit", static_cast<std::int64_t>(budget.open_file_limit))
-            .num("reserved_fds", static_cast<std::int64_t>(budget.reserved));
+    const auto max_connections = cfg.max_connections;
 
     std::unique_ptr<gw::app::server> srv;
     try {
@@ -88,5 +76,20 @@ int main(int argc, char** argv) {
         std::cerr << "sse-gateway: " << e.what() << "\n";
         return 2;
     }
+    // Said once the configuration is known to be usable: a refused start says
+    // only why it was refused.
+    // Past `allowed`, accept() fails with EMFILE before the 503 can answer.
+    if (max_connections > budget.allowed)
+        gw::log::warn(derived ? "open-file limit leaves no room for connections"
+                              : "open-file limit is below --max-connections")
+            .num("open_file_limit", static_cast<std::int64_t>(budget.open_file_limit))
+            .num("reserved_fds", static_cast<std::int64_t>(budget.reserved))
+            .num("max_connections", static_cast<std::int64_t>(max_connections));
+    else
+        gw::log::info("connection limit")
+            .num("max_connections", static_cast<std::int64_t>(max_connections))
+            .str("from", derived ? "open-file limit" : "--max-connections")
+            .num("open_file_limit", static_cast<std::int64_t>(budget.open_file_limit))
+            .num("reserved_fds", static_cast<std::int64_t>(budget.reserved));
     return srv->run();
 }

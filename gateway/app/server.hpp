@@ -21,6 +21,10 @@
 
 namespace gw::app {
 
+// The exit code when an exception escapes a handler on any loop (EX_SOFTWARE):
+// the process ends after an "event loop failed" log line naming the loop.
+inline constexpr int loop_failed_exit_code = 70;
+
 class server {
 public:
     // Throws config_error / std::invalid_argument for unusable configuration and

@@ -33,6 +33,17 @@ class ConfigTest(harness.GatewayTestCase, unittest.TestCase):
     def test_proxy_header_mode_without_a_secret_refuses_to_start(self):
         self.assert_refused(["--listen", "127.0.0.1:0", "--database-url", self.pg.url])
 
+    def test_a_refused_start_says_only_why(self):
+        # Issue 18: the "connection limit" line came before the configuration error,
+        # as if the gateway had started.
+        for args in (["--listen", "127.0.0.1:0", "--database-url", self.pg.url],
+                     self.valid() + ["--auth", "jwt"]):
+            with self.subTest(args=args):
+                code, stdout, stderr = harness.run_config(args)
+                self.assertEqual(code, 2, stderr)
+                self.assertEqual(stdout, "", "nothing is logged before the configuration error")
+                self.assertEqual(len(stderr.strip("\n").split("\n")), 1, stderr)
+
     def test_allow_insecure_proxy_header_starts_with_a_warning(self):
         gw = self.gateway("--allow-insecure-proxy-header", secret=None)
         gw.wait_log(lambda l: l.get("level") == "warn", 10, 'a "level":"warn" line')
