@@ -70,12 +70,10 @@ void stream_session::go_live() {
     enqueue(head_);
     head_.reset();
     if (!catch_up) return;
-    shard_.catch_up(shared_from_this(), last_seq_, [](hub::subscriber& s, hub::catch_up_reply r) {
-        static_cast<stream_session&>(s).on_catch_up(std::move(r));
-    });
+    shard_.catch_up(shared_from_this(), last_seq_);
 }
 
-void stream_session::on_catch_up(hub::catch_up_reply reply) {
+void stream_session::caught_up(hub::catch_up_reply reply) {
     if (phase_ != phase::catching_up) return;
     phase_ = phase::live;
     auto held = std::move(held_);

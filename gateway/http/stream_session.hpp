@@ -46,6 +46,7 @@ public:
     const std::string& channel() const override { return channel_; }
     const std::string& user() const override { return user_; }
     void go_live() override;
+    void caught_up(hub::catch_up_reply reply) override;
     void send(const std::shared_ptr<const std::string>& frame) override;
     void close(hub::close_reason reason) override;
     void tick(std::chrono::steady_clock::time_point now) override;
@@ -54,7 +55,6 @@ private:
     using frame_ptr = std::shared_ptr<const std::string>;
     enum class phase { pending, catching_up, live, closing, closed };
 
-    void on_catch_up(hub::catch_up_reply reply);
     void enqueue(const frame_ptr& f);
     void do_write();
     void on_write(error_code ec, std::size_t n);

@@ -45,9 +45,10 @@ bool channel_table::bearer_listened() const {
 void channel_table::mark_listened(const std::string& channel, entry& e, std::uint64_t seq_now, update& out) {
     if (!e.listened) {
         e.listened = true;
+        ++e.record.listen_gen;
         e.record.replay.restart(seq_now);
-        if (e.record.needs_catch_up) out.catch_up.push_back(channel);
-        e.record.needs_catch_up = false;
+        // The router clears needs_catch_up when it takes the catch-up on.
+        if (e.record.needs_catch_up || !e.record.waiters.empty()) out.catch_up.push_back(channel);
     }
     for (auto& i : e.interests) {
         if (i.announced) continue;
@@ -102,6 +103,11 @@ void channel_table::down() {
 channel_record* channel_table::record(const std::string& channel) {
     auto it = entries_.find(channel);
     return it == entries_.end() ? nullptr : &it->second.record;
+}
+
+bool channel_table::is_listened(const std::string& channel) const {
+    auto it = entries_.find(channel);
+    return it != entries_.end() && it->second.listened;
 }
 
 channel_table::route channel_table::find_route(std::string_view channel) {

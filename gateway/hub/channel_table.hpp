@@ -27,19 +27,40 @@
 
 namespace gw::hub {
 
+// A stream waiting for its channel's snapshot (see router::catch_up).
+struct snapshot_waiter {
+    std::function<void(catch_up_reply)> reply;
+    std::uint64_t since;  // the newest event sequence number when it asked
+    std::uint64_t gen;    // the channel's listen_gen when it asked
+};
+
 // What the hub keeps per wanted channel besides the interests.
 struct channel_record {
-    std::string user;             // the user id the channel was made from (snapshot $1)
-    replay_buffer replay;         // recent events, for Last-Event-ID
-    std::string last_payload;     // the last event sent on the channel: a NOTIFY, or a snapshot before any
+    std::string user;          // the user id the channel was made from (snapshot $1)
+    replay_buffer replay;      // recent events, for Last-Event-ID
+    std::string last_payload;  // the last event sent on the channel: a NOTIFY, or a snapshot before any
+    frame_ptr last_frame;      // the channel's newest event, and its sequence number (0: none yet)
+    std::uint64_t last_seq = 0;
+    // Counts the times the channel's LISTEN took effect: a snapshot query sent
+    // under an earlier one may have missed NOTIFYs, so it answers nobody who
+    // asked under a later one.
+    std::uint64_t listen_gen = 0;
     bool needs_catch_up = false;  // lost its LISTEN: compare with the snapshot once back
+    // The channel's snapshot query: at most one at a time, shared by everyone waiting.
+    std::vector<snapshot_waiter> waiters;
+    std::uint64_t query_id = 0;       // the running query's id; 0: none runs
+    std::uint64_t query_sent_at = 0;  // the newest event sequence number when it was sent
+    std::uint64_t query_gen = 0;      // listen_gen when it was sent
+    std::uint64_t catch_up_gen = 0;   // non-zero: a catch-up is due under this listen_gen
+    unsigned catch_up_attempt = 0;    // failed catch-up queries so far
 };
 
 class channel_table {
 public:
     struct update {
         std::vector<announcement> announce;
-        std::vector<std::string> catch_up;  // listened again after a loss
+        // Listened again after a loss, or with streams still waiting for a snapshot.
+        std::vector<std::string> catch_up;
     };
 
     // A shard gained its first stream on the channel. True: the input must be
@@ -76,6 +97,8 @@ public:
         std::uint64_t shards = 0;
     };
     route find_route(std::string_view channel);
+    // The input listens on the channel now.
+    bool is_listened(const std::string& channel) const;
 
     std::size_t size() const { return entries_.size(); }
 

@@ -62,7 +62,7 @@ void router::remove(std::string channel, unsigned shard) {
 
 void router::catch_up(std::string channel, std::optional<std::uint64_t> last_seq,
                       std::function<void(catch_up_reply)> reply) {
-    net::post(ioc_, [this, channel = std::move(channel), last_seq, reply = std::move(reply)] {
+    net::post(ioc_, [this, channel = std::move(channel), last_seq, reply = std::move(reply)]() mutable {
         channel_record* rec = table_.record(channel);
         if (last_seq && rec) {
             auto frames = rec->replay.after(*last_seq, seq_, std::chrono::steady_clock::now(), settings_.replay_age);
@@ -72,19 +72,8 @@ void router::catch_up(std::string channel, std::optional<std::uint64_t> last_seq
             }
         }
         if (!input_.has_snapshots() || !rec || stopped_) return reply({});
-        // The snapshot carries the id of the newest event so far: every event up to
-        // it is reflected in the state the query reads, so a reconnect with this id
-        // can be answered from the replay buffer.
-        input_.snapshot(rec->user, [this, channel, reply, at = seq_](bool ok, std::optional<std::string> value) {
-            if (!ok || !value) return reply({});
-            counters_.snapshots.inc();
-            // On a channel that has had no NOTIFY yet, the snapshot is the last state
-            // its streams were told: a catch-up after an outage compares with it, so
-            // an unchanged status is not sent again. A NOTIFY's payload is newer
-            // news than any snapshot, so it is never overwritten.
-            if (channel_record* r = table_.record(channel); r && r->last_payload.empty()) r->last_payload = *value;
-            reply({{framer_.frame(at, *value)}, false});
-        });
+        rec->waiters.push_back({std::move(reply), seq_, rec->listen_gen});
+        query_snapshot(channel);
     });
 }
 
@@ -122,6 +111,8 @@ void router::publish(std::string_view channel, std::string_view payload, std::ch
     auto frame = framer_.frame(++seq_, payload);
     rec->replay.push(seq_, frame, at, settings_.replay_size, settings_.replay_age);
     rec->last_payload = payload;
+    rec->last_seq = seq_;
+    rec->last_frame = frame;
     for (unsigned s = 0; shards != 0; ++s, shards >>= 1)
         if (shards & 1) per_shard_[s].push_back({std::string(channel), frame, at});
 }
@@ -153,7 +144,17 @@ void router::announce(channel_table::update u) {
     for (auto& a : u.announce) per_shard[a.shard].push_back(std::move(a));
     for (std::size_t s = 0; s < shards_.size(); ++s)
         if (!per_shard[s].empty()) shards_[s]->post_announce(std::move(per_shard[s]));
-    for (const auto& channel : u.catch_up) catch_up_channel(channel, 0);
+    for (const auto& channel : u.catch_up) {
+        channel_record* rec = table_.record(channel);
+        if (!rec) continue;
+        if (rec->needs_catch_up && input_.has_snapshots()) {
+            counters_.catch_ups.inc();
+            rec->catch_up_gen = rec->listen_gen;
+            rec->catch_up_attempt = 0;
+        }
+        rec->needs_catch_up = false;
+        query_snapshot(channel);
+    }
 }
 
 void router::on_listen_changes(std::span<const listen_change> changes) {
@@ -172,31 +173,90 @@ void router::on_down() {
     for (auto* s : shards_) s->post_down();
 }
 
-void router::catch_up_channel(const std::string& channel, unsigned attempt) {
+void router::query_snapshot(const std::string& channel) {
     channel_record* rec = table_.record(channel);
-    if (!input_.has_snapshots() || !rec) return;
-    if (attempt == 0) counters_.catch_ups.inc();
-    input_.snapshot(rec->user, [this, channel, attempt](bool ok, std::optional<std::string> value) {
-        auto [rec, shards] = table_.find_route(channel);
-        // Gone, or lost again (the next re-LISTEN catches up anew).
-        if (!rec || shards == 0 || !input_.up() || stopped_) return;
-        if (!ok) {
-            if (attempt + 1 >= catch_up_attempts) {
-                log::warn("catch-up gave up").str("channel", channel);
-                return;
-            }
-            auto t = std::make_shared<net::steady_timer>(ioc_, catch_up_retry);
-            t->async_wait([this, t, channel, attempt](error_code ec) {
-                if (!ec) catch_up_channel(channel, attempt + 1);
-            });
-            return;
-        }
-        // Only what differs from the channel's last event is news.
-        if (!value || *value == rec->last_payload) return;
-        counters_.snapshots.inc();
-        publish(channel, *value, std::chrono::steady_clock::now());
-        flush_deliveries();
+    // One query per channel at a time: whoever asks meanwhile waits for the next.
+    // Only while the channel is listened: the rule in on_snapshot() needs every
+    // change committed after the query was sent to be NOTIFYed to us.
+    if (!rec || rec->query_id != 0 || stopped_ || !table_.is_listened(channel)) return;
+    if (rec->waiters.empty() && rec->catch_up_gen == 0) return;
+    rec->query_id = ++last_query_id_;
+    rec->query_sent_at = seq_;
+    rec->query_gen = rec->listen_gen;
+    input_.snapshot(rec->user, [this, channel, id = rec->query_id](bool ok, std::optional<std::string> value) {
+        on_snapshot(channel, id, ok, std::move(value));
     });
+}
+
+void router::on_snapshot(const std::string& channel, std::uint64_t id, bool ok, std::optional<std::string> value) {
+    channel_record* rec = table_.record(channel);
+    // The channel was dropped meanwhile (and perhaps wanted anew): nobody waits for this answer.
+    if (!rec || rec->query_id != id) return;
+    rec->query_id = 0;
+    if (stopped_) return;
+    // Every committed change NOTIFYs, in commit order, and the query was sent only
+    // after the channel's LISTEN took effect. So a NOTIFY received on the channel
+    // since the query was sent may carry a change the query did not see, and never
+    // one older than what it saw: it supersedes the result (proto_docs/delivery.md).
+    const bool superseded = rec->last_seq > rec->query_sent_at;
+    bool published = false;
+    bool retrying = false;
+    // The catch-up after a loss, when this query was sent since the channel came back.
+    if (rec->catch_up_gen != 0 && rec->catch_up_gen <= rec->query_gen && table_.is_listened(channel)) {
+        if (!ok && ++rec->catch_up_attempt < catch_up_attempts) {
+            retrying = true;
+            auto t = std::make_shared<net::steady_timer>(ioc_, catch_up_retry);
+            t->async_wait([this, t, channel](error_code ec) {
+                if (!ec) query_snapshot(channel);
+            });
+        } else {
+            if (!ok) log::warn("catch-up gave up").str("channel", channel);
+            rec->catch_up_gen = 0;
+            // Only what differs from the channel's last event is news.
+            if (ok && !superseded && value && *value != rec->last_payload) {
+                counters_.snapshots.inc();
+                publish(channel, *value, std::chrono::steady_clock::now());
+                flush_deliveries();
+                published = true;
+            }
+        }
+    }
+    // Everyone who asked under this query's LISTEN or an earlier one; the others
+    // (asked after a loss since) wait for the next query.
+    std::vector<snapshot_waiter> served;
+    std::erase_if(rec->waiters, [&](snapshot_waiter& w) {
+        if (w.gen > rec->query_gen) return false;
+        served.push_back(std::move(w));
+        return true;
+    });
+    frame_ptr snapshot;
+    if (ok && value && !superseded && !published) {
+        // The snapshot carries the id of the newest event when it was sent: every
+        // event up to it is reflected in what it read, so a reconnect with this id
+        // can be answered from the replay buffer.
+        snapshot = framer_.frame(rec->query_sent_at, *value);
+        // On a channel that has had no NOTIFY yet, the snapshot is the last state
+        // its streams were told: a catch-up after an outage compares with it, so
+        // an unchanged status is not sent again. A NOTIFY's payload is newer
+        // news than any snapshot, so it is never overwritten.
+        if (rec->last_payload.empty()) rec->last_payload = *value;
+    }
+    const frame_ptr newest = rec->last_frame;
+    const std::uint64_t newest_seq = rec->last_seq;
+    if (!retrying) query_snapshot(channel);  // for those still waiting
+    for (auto& w : served) {
+        catch_up_reply r;
+        if (snapshot) {
+            counters_.snapshots.inc();
+            r.frames.push_back(snapshot);
+        } else if (superseded && newest && w.since >= newest_seq) {
+            // The newer event went out before this stream asked: it gets it now.
+            r.frames.push_back(newest);
+        }
+        // Otherwise the stream holds the newer event (or the published snapshot)
+        // among the events that arrived while it caught up.
+        w.reply(std::move(r));
+    }
 }
 
 }  // namespace gw::hub

@@ -64,8 +64,10 @@ public:
     // A shard gained its first / lost its last stream on the channel.
     void add(std::string channel, std::string user, unsigned shard, std::uint64_t seq);
     void remove(std::string channel, unsigned shard);
-    // A stream just went live: replay after `last_seq` if provable, else run the
-    // snapshot; `reply` is called exactly once, on the router's thread.
+    // A stream just went live: replay after `last_seq` if provable, else the
+    // channel's snapshot, one query shared by every stream waiting for it (and by
+    // the catch-up after a loss). `reply` is called once, on the router's thread,
+    // unless the channel is dropped first (its last stream left).
     void catch_up(std::string channel, std::optional<std::uint64_t> last_seq,
                   std::function<void(catch_up_reply)> reply);
     // The hub is ready exactly when its input has done every LISTEN asked of it.
@@ -83,7 +85,10 @@ private:
     void publish_broadcast(std::string_view payload, std::chrono::steady_clock::time_point at);
     void flush_deliveries();
     void announce(channel_table::update u);
-    void catch_up_channel(const std::string& channel, unsigned attempt);
+    // The channel's snapshot query, one at a time, for the streams waiting on it
+    // and for the catch-up after a loss; on_snapshot() shares out its answer.
+    void query_snapshot(const std::string& channel);
+    void on_snapshot(const std::string& channel, std::uint64_t id, bool ok, std::optional<std::string> value);
     std::optional<std::string> shared_route(std::string_view payload) const;
 
     net::io_context& ioc_;
@@ -95,6 +100,7 @@ private:
     channel_table table_;
     counters counters_;
     std::uint64_t seq_ = 0;  // the newest event sequence number handed out
+    std::uint64_t last_query_id_ = 0;
     bool stopped_ = false;
     // One notification batch's deliveries, by shard index (the own shard's vector
     // is delivered in place and keeps its capacity; the others are moved away).

@@ -92,15 +92,13 @@ void shard::subscribe(const std::shared_ptr<subscriber>& s) {
     }
 }
 
-void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
-                     std::function<void(subscriber&, catch_up_reply)> done) {
+void shard::catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq) {
     assert_on_thread(ioc_);
-    router_->catch_up(s->channel(), last_seq,
-                      [this, w = std::weak_ptr<subscriber>(s), done = std::move(done)](catch_up_reply r) {
-                          net::post(ioc_, [w, done, r = std::move(r)]() mutable {
-                              if (auto p = w.lock()) done(*p, std::move(r));
-                          });
-                      });
+    router_->catch_up(s->channel(), last_seq, [this, w = std::weak_ptr<subscriber>(s)](catch_up_reply r) {
+        net::post(ioc_, [w, r = std::move(r)]() mutable {
+            if (auto p = w.lock()) p->caught_up(std::move(r));
+        });
+    });
 }
 
 void shard::unsubscribe(const subscriber& s) {

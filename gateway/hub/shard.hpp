@@ -72,10 +72,9 @@ public:
     // one per shard, since its sessions' reads complete one at a time.
     net::mutable_buffer scratch() { return net::buffer(scratch_); }
     void subscribe(const std::shared_ptr<subscriber>& s);
-    // Ask the router how a stream that just went live catches up; `done` runs
-    // on this shard's thread, unless the stream is gone by then.
-    void catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq,
-                  std::function<void(subscriber&, catch_up_reply)> done);
+    // Ask the router how a stream that just went live catches up; its caught_up()
+    // is called on this shard's thread, unless the stream is gone by then.
+    void catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq);
     // Hand each event to its channel's streams (the batch is left as it was).
     void deliver(const std::vector<delivery>& batch);
     void unsubscribe(const subscriber& s);

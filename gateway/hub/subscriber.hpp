@@ -3,6 +3,7 @@
 // listened, hands it framed events and closes it. Thread rule: every call is made
 // on the shard's thread, which is the stream's own thread.
 #include "hub/close_reason.hpp"
+#include "hub/events.hpp"
 
 #include <chrono>
 #include <memory>
@@ -18,6 +19,9 @@ public:
     virtual const std::string& user() const = 0;
     // The channel's LISTEN is confirmed: the stream may start. Idempotent.
     virtual void go_live() = 0;
+    // The answer to the shard's catch_up() for this stream: the replay or the
+    // snapshot to send before the events that arrived meanwhile.
+    virtual void caught_up(catch_up_reply reply) = 0;
     // Queue one framed event (shared by every recipient).
     virtual void send(const std::shared_ptr<const std::string>& frame) = 0;
     virtual void close(close_reason reason) = 0;

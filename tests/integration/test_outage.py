@@ -168,5 +168,24 @@ class OutageTest(harness.GatewayTestCase, unittest.TestCase):
         users_db.set_status(self.pg, USERS + 1, "approved")
         self.assertEqual(stream.next_event()["data"], '{"status":"approved"}')
 
+    def test_a_change_committed_during_the_catch_up_query_is_what_the_stream_shows_last(self):
+        # Found in review: the catch-up's query read the old status, the NOTIFY of the
+        # new one was delivered while it ran, then the older result was sent after it.
+        gw = self.gateway("--heartbeat", "600", "--snapshot-sql", users_db.SLOW_SNAPSHOT_SQL)
+        user = USERS + 2
+        self.pg.execute(f"INSERT INTO users VALUES ({user}, NULL) ON CONFLICT DO NOTHING")
+        users_db.set_status(self.pg, user, "pending")
+        stream = self.stream(gw, user)
+        self.assertEqual(stream.next_event(timeout=15)["data"], '{"status":"pending"}')
+        pg_ctl(self.pg, "down", "fast")
+        gw.wait_log(lambda l: l.get("msg") == "database connection lost", 10, "the loss to be noticed")
+        pg_ctl(self.pg, "up")
+        users_db.wait_slow_snapshot_running(self.pg, 30)  # the catch-up has read "pending"
+        users_db.set_status(self.pg, user, "approved")  # the trigger NOTIFYs
+        self.assertEqual(stream.next_event(timeout=15)["data"], '{"status":"approved"}')
+        # The catch-up's older result must not follow the NOTIFY.
+        stream.expect_no_event(2.5)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 snapshot covers what happened before the stream was live, Last-Event-ID replays
 what a browser missed while away."""
 import json
+import time
 import unittest
 
 import harness
@@ -88,6 +89,37 @@ class SnapshotTest(harness.GatewayTestCase, unittest.TestCase):
     def boot_id(self):
         line = self.gw.wait_log(lambda l: l.get("msg") == "listening", 5, "listening line")
         return line["boot_id"]
+
+
+class SlowSnapshotTest(harness.GatewayTestCase, unittest.TestCase):
+    """A snapshot query takes time; what is committed meanwhile is newer than its result."""
+
+    def setUp(self):
+        self.gw = self.gateway("--heartbeat", "600", "--snapshot-sql", users_db.SLOW_SNAPSHOT_SQL)
+
+    def test_a_change_committed_during_the_snapshot_query_is_what_the_stream_shows_last(self):
+        users_db.set_status(self.pg, 20, "pending")
+        client = self.stream(self.gw, 20)
+        users_db.wait_slow_snapshot_running(self.pg)  # it has read "pending"
+        users_db.set_status(self.pg, 20, "approved")  # the trigger NOTIFYs
+        self.assertEqual(status(client.next_event()), "approved")
+        # The NOTIFY superseded the query's older result: it is not sent at all.
+        client.expect_no_event(2.5)
+
+    def test_streams_of_one_user_opening_together_share_one_snapshot_query(self):
+        users_db.set_status(self.pg, 21, "approved")
+        before = users_db.snapshot_queries(self.pg, 21)
+        opened = time.monotonic()
+        tabs = [self.stream(self.gw, 21) for _ in range(10)]
+        arrived = []
+        for tab in tabs:
+            self.assertEqual(status(tab.next_event(timeout=15)), "approved")
+            arrived.append(time.monotonic() - opened)
+        # One query of 1.5 s for all ten: ten on the two-connection pool took ~7.5 s.
+        self.assertEqual(users_db.snapshot_queries(self.pg, 21) - before, 1)
+        self.assertLess(max(arrived), 3.0, arrived)
+        for tab in tabs:
+            tab.expect_no_event(0.3)
 
 
 class SnapshotFailureTest(harness.GatewayTestCase, unittest.TestCase):

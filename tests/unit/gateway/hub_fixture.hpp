@@ -99,6 +99,7 @@ public:
     const std::string& channel() const override { return channel_; }
     const std::string& user() const override { return user_; }
     void go_live() override { ++live; }
+    void caught_up(hub::catch_up_reply reply) override { replies.push_back(std::move(reply)); }
     void send(const hub::frame_ptr& frame) override {
         if (closed) return;
         frames.push_back(*frame);
@@ -112,6 +113,7 @@ public:
     void tick(std::chrono::steady_clock::time_point) override { ++ticks; }
 
     std::vector<std::string> frames;
+    std::vector<hub::catch_up_reply> replies;
     std::optional<hub::close_reason> closed;
     int live = 0;
     int ticks = 0;

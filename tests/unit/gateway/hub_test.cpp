@@ -123,6 +123,84 @@ TEST_CASE("after a loss streams wait for the re-LISTEN and a changed status is c
     CHECK(a->frames.size() == 2);
 }
 
+namespace {
+
+std::vector<std::string> texts(const hub::catch_up_reply& r) {
+    std::vector<std::string> out;
+    for (const auto& f : r.frames) out.push_back(*f);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("streams waiting for one channel's snapshot share one query", "[hub]") {
+    hub_fixture h;
+    h.input.snapshots["1"] = "pending";
+    h.input.hold_snapshots = true;
+    auto a = h.stream(0, "user_1");
+    auto b = h.stream(0, "user_1");
+    h.input.confirm_all();
+    h.run();
+    h.on(0, [&] {
+        h.shards[0]->catch_up(a, std::nullopt);
+        h.shards[0]->catch_up(b, std::nullopt);
+    });
+    auto c = h.stream(0, "user_1");  // opens while the query runs: it joins it
+    h.on(0, [&] { h.shards[0]->catch_up(c, std::nullopt); });
+    CHECK(h.input.held.size() == 1);
+    h.input.answer_snapshots();
+    h.run();
+    for (const auto& s : {a, b, c}) {
+        REQUIRE(s->replies.size() == 1);
+        CHECK(has(texts(s->replies[0]), R"({"status":"pending"})"));
+    }
+    CHECK(h.input.held.empty());
+}
+
+TEST_CASE("a NOTIFY received while the snapshot query runs supersedes its answer", "[hub]") {
+    hub_fixture h;
+    h.input.snapshots["1"] = "pending";  // what the query read
+    h.input.hold_snapshots = true;
+    auto a = h.stream(0, "user_1");
+    h.input.confirm_all();
+    h.run();
+    h.on(0, [&] { h.shards[0]->catch_up(a, std::nullopt); });
+    h.input.notify("user_1", "approved");  // committed after the query read its row
+    h.run();
+    auto late = h.stream(0, "user_1");  // asks after the NOTIFY went out
+    h.on(0, [&] { h.shards[0]->catch_up(late, std::nullopt); });
+    h.input.answer_snapshots();
+    h.run();
+    REQUIRE(a->replies.size() == 1);
+    CHECK(a->replies[0].frames.empty());  // it holds the NOTIFY: nothing older follows it
+    REQUIRE(late->replies.size() == 1);
+    REQUIRE(late->replies[0].frames.size() == 1);
+    CHECK(has(texts(late->replies[0]), R"({"status":"approved"})"));
+}
+
+TEST_CASE("a NOTIFY received during the catch-up query after a loss supersedes its answer", "[hub]") {
+    hub_fixture h;
+    auto a = h.stream(1, "user_1");
+    h.input.confirm_all();
+    h.run();
+    h.input.notify("user_1", "pending");
+    h.run();
+    h.input.lose();
+    h.run();
+    h.input.snapshots["1"] = "pending";  // what the catch-up query reads
+    h.input.hold_snapshots = true;
+    h.input.is_up = true;
+    h.input.confirm_all();
+    h.run();
+    CHECK(h.input.held.size() == 1);
+    h.input.notify("user_1", "approved");
+    h.run();
+    h.input.answer_snapshots();
+    h.run();
+    REQUIRE(a->frames.size() == 2);
+    CHECK(has({a->frames.back()}, R"({"status":"approved"})"));
+}
+
 TEST_CASE("a catch-up replays from the buffer when it can prove nothing is missing", "[hub]") {
     hub_fixture h;
     auto a = h.stream(0, "user_1");
