@@ -58,7 +58,8 @@ server::server(config cfg)
     rs.wrap_field = cfg_.wrap_field;
     rs.replay_size = cfg_.replay_size;
     rs.replay_age = cfg_.replay_age;
-    if (cfg_.channel_mode == channel_mode::shared) rs.shared_channel = cfg_.shared_channel;
+    rs.mode = cfg_.channel_mode;
+    rs.shared_channel = cfg_.shared_channel;
     rs.shared_user_field = cfg_.shared_user_field;
     rs.broadcast_channel = cfg_.broadcast_channel;
     std::vector<hub::shard*> shards;

@@ -16,6 +16,13 @@ thread_local std::minstd_rand heartbeat_rng{std::random_device{}()};
 // A write stalled this many heartbeat periods means the peer is gone or stuck.
 constexpr int stalled_write_heartbeats = 2;
 
+// A client that leaves shows as one of these: ordinary, logged at debug. Any
+// other error on a stream's socket deserves a look, at warn.
+bool peer_left(error_code ec) {
+    return ec == net::error::eof || ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+           ec == net::error::broken_pipe || ec == net::error::not_connected;
+}
+
 std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
 }
@@ -120,7 +127,10 @@ void stream_session::do_write() {
 
 void stream_session::on_write(error_code ec, std::size_t n) {
     if (phase_ == phase::closed) return;
-    if (ec) return close(hub::close_reason::write_error);
+    if (ec) {
+        log_error("write", ec);
+        return close(hub::close_reason::write_error);
+    }
     queued_bytes_ -= n;
     sending_.clear();
     if (!queue_.empty()) return do_write();
@@ -136,7 +146,10 @@ void stream_session::on_read(error_code ec) {
     if (phase_ == phase::closed) return;
     // Browsers send nothing after the request; any bytes are ignored, EOF or an
     // error means the client went away.
-    if (ec) return close(ec == net::error::eof ? hub::close_reason::client_closed : hub::close_reason::read_error);
+    if (ec) {
+        log_error("read", ec);
+        return close(ec == net::error::eof ? hub::close_reason::client_closed : hub::close_reason::read_error);
+    }
     do_read();
 }
 
@@ -184,12 +197,21 @@ void stream_session::close(hub::close_reason reason) {
     finish(phase_ == phase::closing ? closing_reason_ : reason);
 }
 
+void stream_session::log_error(std::string_view during, error_code ec) const {
+    log::line(peer_left(ec) ? log_level::debug : log_level::warn, "stream socket error")
+        .num("sid", static_cast<std::int64_t>(sid_))
+        .str("during", during)
+        .str("error", ec.message());
+}
+
 void stream_session::finish(hub::close_reason reason) {
     if (phase_ == phase::closed) return;
     phase_ = phase::closed;
-    error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    if (ec) log_error("shutdown", ec);
+    socket_.close(ec);
+    if (ec) log_error("close", ec);
     queue_.clear();
     shard_.unsubscribe(*this);
     shard_.untrack(track_id_);

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gw::web {
@@ -65,6 +66,8 @@ private:
     // Queue the last frame; the stream closes for `reason` once it is written.
     void say_last(const frame_ptr& frame, hub::close_reason reason);
     void finish(hub::close_reason reason);
+    // Logs a socket error: debug when the peer just left, warn otherwise.
+    void log_error(std::string_view during, error_code ec) const;
     // Headers went out: events may be queued (held while catching up).
     bool accepts_events() const { return phase_ == phase::catching_up || phase_ == phase::live; }
 

@@ -23,7 +23,7 @@ router::router(net::io_context& ioc, event_input& input, settings s, const chann
       shards_(std::move(shards)),
       framer_(settings_.event_name, settings_.wrap_field),
       per_shard_(shards_.size()) {
-    if (!settings_.shared_channel.empty()) table_.carry_on(settings_.shared_channel);
+    if (shared_mode()) table_.carry_on(settings_.shared_channel);
     if (!settings_.broadcast_channel.empty()) table_.pin(settings_.broadcast_channel);
 }
 
@@ -31,8 +31,10 @@ void router::start() {
     net::post(ioc_, [this] {
         input_.start(*this);
         // The pinned channels: listened for as long as the process runs.
-        for (const auto* pinned : {&settings_.shared_channel, &settings_.broadcast_channel})
-            if (!pinned->empty() && input_.listen(*pinned)) announce(table_.listened(*pinned, seq_));
+        if (shared_mode() && input_.listen(settings_.shared_channel))
+            announce(table_.listened(settings_.shared_channel, seq_));
+        if (!settings_.broadcast_channel.empty() && input_.listen(settings_.broadcast_channel))
+            announce(table_.listened(settings_.broadcast_channel, seq_));
     });
 }
 
@@ -82,7 +84,7 @@ void router::on_notifications(std::span<const notification> batch) {
     for (const auto& n : batch) {
         if (n.channel == settings_.broadcast_channel) {
             publish_broadcast(n.payload, n.received);
-        } else if (n.channel == settings_.shared_channel) {
+        } else if (shared_mode() && n.channel == settings_.shared_channel) {
             if (auto user_channel = shared_route(n.payload))
                 publish(*user_channel, n.payload, n.received);
             else

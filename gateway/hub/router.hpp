@@ -12,6 +12,7 @@
 // with no thread hop). add/remove/catch_up may be called from any thread: they
 // post onto it. The receiver methods are the input's, on that thread.
 #include "channel_namer.hpp"
+#include "config.hpp"
 #include "hub/channel_table.hpp"
 #include "hub/event_framer.hpp"
 #include "hub/event_input.hpp"
@@ -39,8 +40,11 @@ public:
         std::string wrap_field;  // non-empty: the payload is wrapped in {"<field>": ...}
         std::size_t replay_size = 64;
         std::chrono::seconds replay_age{300};
-        std::string shared_channel;     // non-empty: shared-channel mode, user id in the payload
-        std::string shared_user_field;  // the payload field that names the user (shared mode)
+        // per_user: a channel per user. shared: every user's events come on
+        // shared_channel, the user id in the payload's shared_user_field.
+        channel_mode mode = channel_mode::per_user;
+        std::string shared_channel;
+        std::string shared_user_field;
         std::string broadcast_channel;  // non-empty: events here reach every stream
     };
 
@@ -90,6 +94,7 @@ private:
     void query_snapshot(const std::string& channel);
     void on_snapshot(const std::string& channel, std::uint64_t id, bool ok, std::optional<std::string> value);
     std::optional<std::string> shared_route(std::string_view payload) const;
+    bool shared_mode() const { return settings_.mode == channel_mode::shared; }
 
     net::io_context& ioc_;
     event_input& input_;

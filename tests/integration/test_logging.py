@@ -1,4 +1,6 @@
 """Logs: one JSON line per stream open and close, and never a secret."""
+import socket
+import struct
 import unittest
 
 import harness
@@ -42,6 +44,21 @@ class LoggingTest(harness.GatewayTestCase, unittest.TestCase):
         self.assertTrue(closed.get("reason"), closed)
         self.assertEqual(sum(1 for l in gw.logs() if l.get("msg") == "stream open"), 1)
         self.assertEqual(sum(1 for l in gw.logs() if l.get("msg") == "stream close"), 1)
+
+    def test_a_client_that_resets_its_stream_is_logged_at_debug_with_the_error(self):
+        gw = self.gateway("--log-level", "debug")
+        client = self.stream(gw, 4343)
+        opened = gw.wait_log(lambda l: l.get("msg") == "stream open", 10, "a stream open line")
+        # Abort the connection: the kernel sends a reset, not a FIN.
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        line = gw.wait_log(lambda l: l.get("msg") == "stream socket error", 15, "a stream socket error line")
+        self.assertEqual(line.get("level"), "debug")  # a peer that left is ordinary
+        self.assertEqual(line.get("sid"), opened["sid"])
+        self.assertEqual(line.get("during"), "read")
+        self.assertIn("reset", line.get("error", "").lower())
+        closed = gw.wait_log(lambda l: l.get("msg") == "stream close", 15, "a stream close line")
+        self.assertEqual(closed.get("reason"), "read_error")
 
     def test_the_secret_never_appears_in_any_log_line(self):
         gw = self.gateway("--log-level", "debug", secret=SECRET)

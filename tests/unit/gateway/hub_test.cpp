@@ -226,6 +226,7 @@ TEST_CASE("a catch-up replays from the buffer when it can prove nothing is missi
 
 TEST_CASE("in shared mode the payload's user picks the channel and a broadcast reaches everyone", "[hub]") {
     hub::router::settings rs;
+    rs.mode = channel_mode::shared;
     rs.shared_channel = "events";
     rs.shared_user_field = "user_id";
     rs.broadcast_channel = "everyone";
@@ -247,6 +248,24 @@ TEST_CASE("in shared mode the payload's user picks the channel and a broadcast r
     REQUIRE(two->frames.size() == 2);
     CHECK(has(two->frames, R"("status":"approved")"));
     CHECK(h.router->stats().unrouted.value() == 1);
+}
+
+TEST_CASE("in per-user mode a shared channel name set beside it routes nothing by payload", "[hub]") {
+    hub::router::settings rs;
+    rs.shared_channel = "events";  // the flag's default is there in every mode
+    rs.shared_user_field = "user_id";
+    hub_fixture h(rs);
+    CHECK(h.input.wanted.empty());
+    auto one = h.stream(0, "user_1");
+    CHECK(h.input.wanted == std::set<std::string>{"user_1"});
+    h.input.confirm_all();
+    h.run();
+    h.input.notify("events", R"({"user_id":1,"status":"approved"})");
+    h.run();
+    CHECK(one->frames.empty());
+    h.input.notify("user_1", "approved");
+    h.run();
+    CHECK(one->frames.size() == 1);
 }
 
 TEST_CASE("a shard ticks while it holds streams and sleeps without them", "[hub]") {
