@@ -88,7 +88,8 @@ END
 $$;
 
 -- The rows of `channels` not seen by `after`, in id order, at most max_rows, then
--- the trailer row (id NULL) carrying the next cursor. Each event row's event_id
+-- the trailer row (id NULL) carrying the next cursor. NULL channels: every
+-- channel (a gateway with thousands of channels may filter on its side). Each event row's event_id
 -- is the cursor just after it. A NULL `after` starts at the current snapshot.
 -- Each call is consistent on its own (it filters by an explicit snapshot); in a
 -- REPEATABLE READ transaction every call sees the same snapshot, so calls for
@@ -127,7 +128,7 @@ BEGIN
        AND NOT pg_visible_in_snapshot(e.xid, lo)  -- not seen ...
        AND pg_visible_in_snapshot(e.xid, hi)      -- ... and committed by the window's end
        AND e.id > done_id
-       AND e.channel = ANY (channels)
+       AND (channels IS NULL OR e.channel = ANY (channels))
      ORDER BY e.id
      LIMIT max_rows + 1
   LOOP
@@ -210,7 +211,8 @@ $$;
 --
 --   SELECT id, channel, payload, event_id, more
 --     FROM sse_gateway_solid_cable_read($cursor, $channel_hashes::bigint[], $max_rows);
--- As sse_gateway_read; compare `channel` too (channel_hash can collide). Unlike
+-- As sse_gateway_read (NULL channel_hashes: every channel); compare `channel`
+-- too (channel_hash can collide). Unlike
 -- sse_gateway_read it needs a read-write transaction when gaps are pending (it
 -- takes one xid to measure them), so never run it READ ONLY.
 CREATE OR REPLACE FUNCTION sse_gateway_solid_cable_read(after text, channel_hashes bigint[], max_rows integer)
@@ -263,7 +265,8 @@ BEGIN
   END IF;
   upto := last_id;
   FOR r IN
-    SELECT m.id, m.channel, m.payload, m.channel_hash = ANY (channel_hashes) AS wanted
+    SELECT m.id, m.channel, m.payload,
+           (channel_hashes IS NULL OR m.channel_hash = ANY (channel_hashes)) AS wanted
       FROM solid_cable_messages m
      WHERE m.id > last_id OR m.id = ANY (gap_ids)
      ORDER BY m.id
