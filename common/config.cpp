@@ -338,7 +338,7 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
 }
 
 connection_budget connection_budget_for(const config& c, std::uint64_t open_file_limit) {
-    // Asio gives each io_context (the shards', the main thread's and the credentials
+    // Asio gives each io_context (the loops', the main thread's and the credentials
     // thread's, see auth_chain) an epoll fd, an eventfd and a timerfd; signal_set
     // adds one pipe for the process.
     constexpr std::uint64_t stdio = 3, acceptor = 1, per_loop = 3, signal_pipe = 2, spare = 32;

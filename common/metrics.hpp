@@ -1,6 +1,6 @@
 #pragma once
 // Metric types and the Prometheus text writer. Counters and gauges are relaxed
-// atomics: each is written by one owner (a shard, the listener) and read by the
+// atomics: each is written by one owner (the stream registry, the listener) and read by the
 // /metrics page, so the per-event path never takes a lock or contends a line.
 #include <atomic>
 #include <cstdint>

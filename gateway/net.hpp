@@ -15,7 +15,7 @@ namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 using error_code = boost::system::error_code;
 
-// The thread rules the headers state ("call only on the shard's thread") are
+// The thread rules the headers state ("call only on the loop's thread") are
 // checked here in builds with assertions (Debug, and so the sanitizer tree).
 inline void assert_on_thread([[maybe_unused]] net::io_context& ioc) {
     assert(ioc.get_executor().running_in_this_thread() && "called off its io_context's thread");

@@ -5,25 +5,21 @@
 namespace gw::app {
 
 std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router,
-                         const pg::listener& listener, const std::vector<std::unique_ptr<hub::shard>>& shards) {
+                         const pg::listener& listener, const hub::stream_registry& registry) {
     metrics::exposition m;
-    std::int64_t streams = 0;
-    std::uint64_t written = 0, opened = 0;
+    const auto& reg = registry.stats();
+    const std::int64_t streams = reg.streams.value();
+    const std::uint64_t written = reg.events_written.value(), opened = reg.streams_opened.value();
     std::array<std::uint64_t, hub::close_reason_count> closes{};
-    for (const auto& s : shards) {
-        streams += s->stats().streams.value();
-        written += s->stats().events_written.value();
-        opened += s->stats().streams_opened.value();
-        for (std::size_t i = 0; i < closes.size(); ++i) closes[i] += s->stats().closes[i].value();
-    }
+    for (std::size_t i = 0; i < closes.size(); ++i) closes[i] = reg.closes[i].value();
     const auto slow = closes[hub::index_of(hub::close_reason::slow_consumer)];
     const auto& pg = listener.stats();
     const auto& hub = router.stats();
     metrics::histogram::snapshot latency;
-    for (const auto& s : shards) s->stats().notify_to_write.merge_into(latency);
+    reg.notify_to_write.merge_into(latency);
     m.histogram("notify_to_write_seconds", "From reading a NOTIFY to queueing it on its streams' sockets.", latency);
     metrics::histogram::snapshot ticks;
-    for (const auto& s : shards) s->stats().tick.merge_into(ticks);
+    reg.tick.merge_into(ticks);
     m.histogram("tick_seconds",
                 "Event-loop time of one tick step (heartbeats, deadlines of a few streams); events wait behind it.",
                 ticks);

@@ -43,8 +43,8 @@ server::server(config cfg)
       signals_(main_ioc_, SIGINT, SIGTERM),
       accept_retry_(main_ioc_),
       drain_timer_(main_ioc_) {
-    if (cfg_.threads > hub::max_shards) throw config_error("--threads: at most " + std::to_string(hub::max_shards));
-    for (unsigned i = 0; i < cfg_.threads; ++i) shards_.push_back(std::make_unique<hub::shard>(i));
+    for (unsigned i = 0; i < cfg_.threads; ++i) loops_.push_back(std::make_unique<hub::loop>(i));
+    streams_ = std::make_unique<hub::stream_registry>(*loops_[0]);
 
     pg::listener::settings ls;
     ls.conninfo = cfg_.database_url;
@@ -62,14 +62,11 @@ server::server(config cfg)
     rs.shared_channel = cfg_.shared_channel;
     rs.shared_user_field = cfg_.shared_user_field;
     rs.broadcast_channel = cfg_.broadcast_channel;
-    std::vector<hub::shard*> shards;
-    for (auto& s : shards_) shards.push_back(s.get());
-    // The router and its input live on shard 0's loop: events for shard 0's
-    // streams need no thread hop at all, and with --threads 1 nothing does.
-    listener_ = std::make_unique<pg::listener>(shards_[0]->context(), std::move(ls));
-    router_ = std::make_unique<hub::router>(shards_[0]->context(), *listener_, std::move(rs), state_.namer,
-                                            std::move(shards));
-    for (auto& s : shards_) s->attach(*router_);
+    // The router, its input and every stream live on loop 0: an event needs no
+    // thread hop at all (see do_accept()).
+    listener_ = std::make_unique<pg::listener>(loops_[0]->context(), std::move(ls));
+    router_ = std::make_unique<hub::router>(loops_[0]->context(), *listener_, std::move(rs), state_.namer, *streams_);
+    streams_->attach(*router_);
     state_.boot_id = router_->boot_id();
 
     state_.ready = [this] { return router_->ready(); };
@@ -100,10 +97,10 @@ int server::run() {
     if (cfg_.proxy_secret.empty() && cfg_.proxy_secret_file.empty() && cfg_.allow_insecure_proxy_header)
         log::warn("proxy-header mode trusts the user header without a secret: development only");
 
-    for (auto& s : shards_) guards_.emplace_back(net::make_work_guard(s->context()));
-    for (std::size_t i = 0; i < shards_.size(); ++i)
+    for (auto& l : loops_) guards_.emplace_back(net::make_work_guard(l->context()));
+    for (std::size_t i = 0; i < loops_.size(); ++i)
         threads_.emplace_back(
-            [&ioc = shards_[i]->context(), name = "shard " + std::to_string(i)] { run_loop(ioc, name); });
+            [&ioc = loops_[i]->context(), name = "loop " + std::to_string(i)] { run_loop(ioc, name); });
 
     router_->start();
     signals_.async_wait([this](error_code ec, int sig) {
@@ -121,18 +118,18 @@ int server::run() {
 }
 
 void server::do_accept() {
-    // Where things run. Every event stream lives on shard 0, the loop of the
+    // Where things run. Every event stream lives on loop 0, the loop of the
     // LISTEN connection and the router: an event then goes from the socket it
     // arrived on to the stream's socket on one thread, with no wake-up of another.
     // Measured on 2 cores (BENCHMARKS.md), that hop, half the events' lot when
     // streams were spread over the loops, cost ~0.09 ms at the median, more than
     // the gateway's own work. The other loops take the connections: parse,
     // authenticate, answer probes, /metrics and refusals, then hand the socket of
-    // an accepted stream to shard 0. The price: a broadcast fans out on one loop.
-    const std::size_t first = shards_.size() > 1 ? 1 : 0;
-    if (next_shard_ < first) next_shard_ = first;
-    auto& target = *shards_[next_shard_];
-    next_shard_ = next_shard_ + 1 < shards_.size() ? next_shard_ + 1 : first;
+    // an accepted stream to loop 0. The price: a broadcast fans out on one loop.
+    const std::size_t first = loops_.size() > 1 ? 1 : 0;
+    if (next_loop_ < first) next_loop_ = first;
+    auto& target = *loops_[next_loop_];
+    next_loop_ = next_loop_ + 1 < loops_.size() ? next_loop_ + 1 : first;
     acceptor_.async_accept(target.context(), [this, &target](error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
         if (ec) {
@@ -156,7 +153,7 @@ void server::do_accept() {
                                                                                    : web::admission::refused;
         net::post(target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot),
                                      admit]() mutable {
-            std::make_shared<web::http_session>(std::move(socket), target, *shards_[0], state_, std::move(slot), admit)
+            std::make_shared<web::http_session>(std::move(socket), target, *streams_, state_, std::move(slot), admit)
                 ->run();
         });
         do_accept();
@@ -172,7 +169,7 @@ void server::begin_shutdown(int signal) {
     error_code ignored;
     acceptor_.close(ignored);
     accept_retry_.cancel();
-    for (auto& s : shards_) s->post_drain(cfg_.drain);
+    for (auto& l : loops_) l->post_drain(cfg_.drain);
     drain_deadline_ = std::chrono::steady_clock::now() + cfg_.drain;
     watch_drain();
 }
@@ -182,7 +179,7 @@ void server::watch_drain() {
     auto now = std::chrono::steady_clock::now();
     if (!hard_closed_ && now >= drain_deadline_) {
         hard_closed_ = true;
-        for (auto& s : shards_) s->post_close_all();
+        for (auto& l : loops_) l->post_close_all();
     }
     if (now >= drain_deadline_ + drain_grace) {
         log::warn("drain deadline passed").num("connections", state_.connections.value());
@@ -198,16 +195,16 @@ void server::finish_shutdown() {
     signals_.cancel();
     router_->stop();
     for (auto& g : guards_) g.reset();
-    // Every connection is closed; what remains on the shard loops are drain timers
-    // of streams already gone, so stopping them loses nothing. Posted behind the
-    // router's stop (and so the listener's) on shard 0's loop, so that runs first.
-    net::post(shards_[0]->context(), [this] {
-        for (auto& s : shards_) s->context().stop();
+    // Every connection is closed; what remains on the loops are drain timers of
+    // streams already gone, so stopping them loses nothing. Posted behind the
+    // router's stop (and so the listener's) on loop 0, so that runs first.
+    net::post(loops_[0]->context(), [this] {
+        for (auto& l : loops_) l->context().stop();
     });
 }
 
 std::string server::render_metrics() const {
-    return metrics_page(cfg_, state_, *router_, *listener_, shards_);
+    return metrics_page(cfg_, state_, *router_, *listener_, *streams_);
 }
 
 }  // namespace gw::app

@@ -1,15 +1,16 @@
 #pragma once
-// The process: N shard threads (shard 0's also runs the hub's router and the
-// PostgreSQL listener that feeds it), and the main thread, which accepts
-// connections (handing each socket to a shard in turn), handles signals
+// The process: N loop threads (loop 0's also runs the hub's router, the
+// PostgreSQL listener that feeds it and every stream), and the main thread,
+// which accepts connections (handing each socket to a loop in turn), handles signals
 // and runs the shutdown: not ready -> stop accepting -> close streams spread
 // over the drain period -> stop the listener -> stop the loops.
 //
 // Thread rule: construct and run() on the main thread; everything else is posted.
 #include "config.hpp"
 #include "http/shared_state.hpp"
+#include "hub/loop.hpp"
 #include "hub/router.hpp"
-#include "hub/shard.hpp"
+#include "hub/stream_registry.hpp"
 #include "net.hpp"
 #include "pg/listener.hpp"
 
@@ -45,11 +46,13 @@ private:
 
     config cfg_;
     net::io_context main_ioc_{1};
-    // Declared before the shards: their pending handlers may still reference these.
+    // Declared before the loops: their pending handlers may still reference these.
     web::shared_state state_;
-    std::vector<std::unique_ptr<hub::shard>> shards_;
-    // Declared after the shards, so destroyed first: their timers and sockets live
-    // on shard 0's io_context, which must outlive them. The router uses the listener.
+    std::vector<std::unique_ptr<hub::loop>> loops_;
+    // Declared after the loops, so destroyed first: their timers and sockets live
+    // on loop 0's io_context, which must outlive them. The router uses the
+    // listener and the registry.
+    std::unique_ptr<hub::stream_registry> streams_;
     std::unique_ptr<pg::listener> listener_;
     std::unique_ptr<hub::router> router_;
 
@@ -59,7 +62,7 @@ private:
     net::steady_timer drain_timer_;
     std::chrono::steady_clock::time_point drain_deadline_{};
     bool hard_closed_ = false;
-    std::size_t next_shard_ = 0;
+    std::size_t next_loop_ = 0;
     std::vector<std::optional<net::executor_work_guard<net::io_context::executor_type>>> guards_;
     std::vector<std::thread> threads_;
 };

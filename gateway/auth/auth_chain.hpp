@@ -11,12 +11,12 @@
 // credentials as one immutable set that a reload or a fetch replaces whole, so
 // streams already open are never touched by a rotation.
 //
-// Between start() and stop() a thread of the chain's own (no shard's: a slow file
+// Between start() and stop() a thread of the chain's own (no event loop's: a slow file
 // or a slow identity provider never delays an event) waits for SIGHUP, which
 // reloads, looks at the files every --credentials-watch-seconds and reloads when
 // their contents changed, and runs the JWKS URL's fetches.
 //
-// Thread rule: authenticate() runs concurrently on every shard thread; start()
+// Thread rule: authenticate() runs concurrently on every loop thread; start()
 // and stop() from the thread that owns the chain; reload() (serialised),
 // write_metrics() and keys_ready() from any thread.
 #include "auth/authenticator.hpp"

@@ -1,7 +1,7 @@
 #pragma once
 // The identity interface: one implementation per mode (proxy header, JWT, Rails
 // session). Thread rule: authenticate() is const and is called concurrently from
-// every shard thread; implementations hold only immutable state after construction.
+// every loop thread; implementations hold only immutable state after construction.
 #include "auth/reason.hpp"
 #include "net.hpp"
 

@@ -8,7 +8,7 @@
 // and is retried after min_interval. Keys are handed over by on_keys, whole.
 //
 // The path of a fetch: request_refresh() (any thread; one post in flight at most)
-// -> the given io_context, which is no shard's (auth_chain runs it on a thread of
+// -> the given io_context, which is no event loop's (auth_chain runs it on a thread of
 // its own): resolve, connect, TLS handshake with peer and host name verification,
 // GET, read at most max_body bytes, all under one deadline -> parse_jwks -> on_keys
 // (on that io_context's thread).

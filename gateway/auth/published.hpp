@@ -2,7 +2,7 @@
 // The current version of an immutable value that is replaced whole: readers take a
 // shared_ptr to the version in force and keep using it however long they need,
 // while a writer publishes the next one. This is how credentials rotate under
-// running shards: a reload or a JWKS fetch builds a new key set off to the side and
+// running loops: a reload or a JWKS fetch builds a new key set off to the side and
 // publishes it; an authenticate() already running finishes with the old one, which
 // is freed when its last reader lets go.
 // Thread rule: get() and set() from any thread.

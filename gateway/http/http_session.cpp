@@ -24,7 +24,7 @@ std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view 
     return seq;
 }
 
-// The credentials' expiry (Unix ms) on the steady clock the shard ticks by;
+// The credentials' expiry (Unix ms) on the steady clock the registry ticks by;
 // max() when they do not expire. Further than ten years is "never".
 std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> expires_at_ms) {
     using namespace std::chrono;
@@ -38,18 +38,18 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
 
 }  // namespace
 
-http_session::http_session(tcp::socket socket, hub::shard& shard, hub::shard& home, shared_state& state,
+http_session::http_session(tcp::socket socket, hub::loop& loop, hub::stream_registry& streams, shared_state& state,
                            connection_slot slot, admission admit, listener_role role)
     : stream_(std::move(socket)),
-      shard_(shard),
-      home_(home),
+      loop_(loop),
+      streams_(streams),
       state_(state),
       slot_(std::move(slot)),
       admit_(admit),
       role_(role) {}
 
 void http_session::run() {
-    track_id_ = shard_.track(weak_from_this());
+    track_id_ = loop_.track(weak_from_this());
     if (admit_ == admission::refused) return refuse(refusal::max_connections, true);
     do_read();
 }
@@ -169,42 +169,42 @@ void http_session::handle_stream(const request& req) {
     auto last_seq = has_last_id ? own_sequence(last_id->value(), state_.boot_id) : std::nullopt;
     auto head = cors_origin_.empty() ? state_.stream_head
                                      : std::make_shared<const std::string>(stream_head_text(state_.cfg, cors_origin_));
-    auto open = [&state = state_, user = std::move(who.user), channel = std::move(named.channel),
+    auto open = [&state = state_, &streams = streams_, user = std::move(who.user), channel = std::move(named.channel),
                  slot = std::move(*slot_), has_last_id, last_seq, head = std::move(head),
-                 end = stream_end(who.expires_at_ms)](tcp::socket socket, hub::shard& home) mutable {
+                 end = stream_end(who.expires_at_ms)](tcp::socket socket) mutable {
         if (!socket.is_open()) return state.users.release(user);
-        std::make_shared<stream_session>(std::move(socket), home, state, std::move(user), std::move(channel),
+        std::make_shared<stream_session>(std::move(socket), streams, state, std::move(user), std::move(channel),
                                          std::move(slot), has_last_id, last_seq, std::move(head), end)
             ->start();
     };
     closed_ = true;
-    shard_.untrack(track_id_);
+    loop_.untrack(track_id_);
     slot_.reset();
     auto socket = stream_.release_socket();
-    if (&home_ == &shard_) return open(std::move(socket), home_);
-    // The descriptor moves to the home loop, where the socket is made anew (a
-    // socket belongs to one io_context). The stream starts there.
+    if (&streams_.home() == &loop_) return open(std::move(socket));
+    // Every stream lives on the LISTEN loop (server.cpp): the descriptor moves
+    // there, where the socket is made anew (a socket belongs to one io_context).
     error_code ec;
     const auto protocol = socket.local_endpoint(ec).protocol();
     const int fd = ec ? -1 : socket.release(ec);
     if (ec) {
         log::warn("stream handoff failed").str("error", ec.message());
-        return open(tcp::socket(shard_.context()), home_);  // counts the user's stream back
+        return open(tcp::socket(loop_.context()));  // counts the user's stream back
     }
     // Owned until the home loop takes it: closed if the handler never runs (shutdown).
     auto owned = std::shared_ptr<int>(new int(fd), [](int* p) {
         if (*p >= 0) ::close(*p);
         delete p;
     });
-    net::post(home_.context(), [open = std::move(open), &home = home_, protocol, owned]() mutable {
-        tcp::socket moved(home.context());
+    net::post(streams_.context(), [open = std::move(open), &home = streams_.context(), protocol, owned]() mutable {
+        tcp::socket moved(home);
         error_code ec;
         moved.assign(protocol, *owned, ec);
         if (ec)
             log::warn("stream handoff failed").str("error", ec.message());
         else
             *owned = -1;  // the socket has it now
-        open(std::move(moved), home);
+        open(std::move(moved));
     });
 }
 
@@ -250,7 +250,7 @@ void http_session::on_write(error_code ec, bool keep_alive) {
 void http_session::finish() {
     if (closed_) return;
     closed_ = true;
-    shard_.untrack(track_id_);
+    loop_.untrack(track_id_);
     error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);

@@ -3,16 +3,17 @@
 // heads (never a body) with a deadline and size limit, answers the built-in routes
 // (healthz, readyz, metrics), refuses what it must (JSON bodies), and hands an authenticated
 // stream request's socket to a stream_session, dropping its parser and buffers.
-// Streams live on the home shard (the router's: see server.cpp); a session on
-// another shard moves the socket there.
+// Streams live on the LISTEN loop (the stream registry's: see server.cpp); a
+// session on another loop moves the socket there.
 //
-// Thread rule: runs on its shard's thread only; pending operations own it.
+// Thread rule: runs on its loop's thread only; pending operations own it.
 #include "http/refusal.hpp"
 #include "http/request_head.hpp"
 #include "http/request_route.hpp"
 #include "http/responses.hpp"
 #include "http/shared_state.hpp"
-#include "hub/shard.hpp"
+#include "hub/loop.hpp"
+#include "hub/stream_registry.hpp"
 #include "net.hpp"
 
 #include <memory>
@@ -22,8 +23,8 @@ namespace gw::web {
 
 class http_session final : public hub::closable, public std::enable_shared_from_this<http_session> {
 public:
-    http_session(tcp::socket socket, hub::shard& shard, hub::shard& home, shared_state& state, connection_slot slot,
-                 admission admit, listener_role role = listener_role::combined);
+    http_session(tcp::socket socket, hub::loop& loop, hub::stream_registry& streams, shared_state& state,
+                 connection_slot slot, admission admit, listener_role role = listener_role::combined);
 
     void run();
     void close(hub::close_reason reason) override;
@@ -46,8 +47,8 @@ private:
     void finish();
 
     beast::tcp_stream stream_;
-    hub::shard& shard_;
-    hub::shard& home_;  // where streams live
+    hub::loop& loop_;                // the loop this session runs on
+    hub::stream_registry& streams_;  // where streams live
     shared_state& state_;
     std::optional<connection_slot> slot_;
     admission admit_;

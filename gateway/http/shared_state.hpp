@@ -3,7 +3,7 @@
 // channel namer, the per-user stream counts, and the server-wide counters and
 // probes. Built once by the server before the first accept.
 // Thread rule: immutable after construction except the atomics and the
-// mutex-guarded refusal counts, so any shard thread may use it.
+// mutex-guarded refusal counts, so any loop thread may use it.
 #include "auth/auth_chain.hpp"
 #include "channel_namer.hpp"
 #include "config.hpp"

@@ -29,12 +29,12 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user,
+stream_session::stream_session(tcp::socket socket, hub::stream_registry& streams, shared_state& state, std::string user,
                                std::string channel, connection_slot slot, bool last_event_id,
                                std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head,
                                std::chrono::steady_clock::time_point expires)
     : socket_(std::move(socket)),
-      shard_(shard),
+      streams_(streams),
       state_(state),
       user_(std::move(user)),
       channel_(std::move(channel)),
@@ -49,18 +49,18 @@ stream_session::stream_session(tcp::socket socket, hub::shard& shard, shared_sta
 stream_session::~stream_session() = default;
 
 void stream_session::start() {
-    track_id_ = shard_.track(weak_from_this());
-    shard_.stats().streams.add(1);
-    shard_.subscribe(shared_from_this());
+    track_id_ = streams_.home().track(weak_from_this());
+    streams_.stats().streams.add(1);
+    streams_.subscribe(shared_from_this());
     due_ = opened_ + state_.cfg.listen_timeout;
     do_read();
 }
 
 void stream_session::go_live() {
-    assert_on_thread(shard_.context());
+    assert_on_thread(streams_.context());
     if (phase_ != phase::pending) return;
     went_live_ = true;
-    shard_.stats().streams_opened.inc();
+    streams_.stats().streams_opened.inc();
     log::info("stream open")
         .num("sid", static_cast<std::int64_t>(sid_))
         .str("user", user_)
@@ -77,7 +77,7 @@ void stream_session::go_live() {
     enqueue(head_);
     head_.reset();
     if (!catch_up) return;
-    shard_.catch_up(shared_from_this(), last_seq_);
+    streams_.catch_up(shared_from_this(), last_seq_);
 }
 
 void stream_session::caught_up(hub::catch_up_reply reply) {
@@ -92,7 +92,7 @@ void stream_session::caught_up(hub::catch_up_reply reply) {
 }
 
 void stream_session::send(const frame_ptr& frame) {
-    assert_on_thread(shard_.context());
+    assert_on_thread(streams_.context());
     if (!accepts_events()) return;
     if (queued_bytes_ + frame->size() > state_.cfg.max_queue_bytes) {
         log::warn("slow consumer")
@@ -106,7 +106,7 @@ void stream_session::send(const frame_ptr& frame) {
         held_.push_back(frame);
         return;
     }
-    shard_.stats().events_written.inc();
+    streams_.stats().events_written.inc();
     enqueue(frame);
 }
 
@@ -138,7 +138,7 @@ void stream_session::on_write(error_code ec, std::size_t n) {
 }
 
 void stream_session::do_read() {
-    socket_.async_read_some(shard_.scratch(),
+    socket_.async_read_some(streams_.scratch(),
                             [self = shared_from_this()](error_code ec, std::size_t) { self->on_read(ec); });
 }
 
@@ -189,7 +189,7 @@ void stream_session::say_last(const frame_ptr& frame, hub::close_reason reason) 
 }
 
 void stream_session::close(hub::close_reason reason) {
-    assert_on_thread(shard_.context());
+    assert_on_thread(streams_.context());
     if (phase_ == phase::closed) return;
     // Leave with a reconnect hint; the hard close at the drain deadline still applies.
     if (reason == hub::close_reason::shutdown && accepts_events()) return say_last(state_.goodbye, reason);
@@ -213,10 +213,10 @@ void stream_session::finish(hub::close_reason reason) {
     socket_.close(ec);
     if (ec) log_error("close", ec);
     queue_.clear();
-    shard_.unsubscribe(*this);
-    shard_.untrack(track_id_);
-    shard_.stats().streams.add(-1);
-    shard_.stats().count_close(reason);
+    streams_.unsubscribe(*this);
+    streams_.home().untrack(track_id_);
+    streams_.stats().streams.add(-1);
+    streams_.stats().count_close(reason);
     state_.users.release(user_);
     log::info("stream close")
         .num("sid", static_cast<std::int64_t>(sid_))

@@ -10,14 +10,15 @@
 // closed. Without a Last-Event-ID or a snapshot query, pending goes straight to
 // live. A pending stream that waits longer than --listen-timeout is answered 503. The queue is bounded in bytes; a
 // stream over it is closed as a slow consumer. One write in flight; queued frames go out as one buffer sequence. A read
-// is always pending so a client that leaves is noticed at once. Time is kept by the shard's tick: a stream owns no
+// is always pending so a client that leaves is noticed at once. Time is kept by the registry's tick: a stream owns no
 // timer. A stream opened with credentials that expire (JWT exp, a Rails envelope's exp) ends when they do, with an
 // "expired" event; the browser's reconnect then gets a 401 and stops.
 //
-// Thread rule: runs on its shard's thread only; pending operations own it
-// (shared_from_this); the shard holds only weak references.
+// Thread rule: runs on the registry's loop only; pending operations own it
+// (shared_from_this); the registry holds only weak references.
 #include "http/shared_state.hpp"
-#include "hub/shard.hpp"
+#include "hub/loop.hpp"
+#include "hub/stream_registry.hpp"
 #include "hub/subscriber.hpp"
 #include "net.hpp"
 
@@ -37,8 +38,8 @@ public:
     // last_event_id: the browser's Last-Event-ID, if it sent one; last_seq: its
     // sequence number when the id is one of this process's; expires: when the
     // credentials stop being valid (time_point::max() when they do not expire).
-    stream_session(tcp::socket socket, hub::shard& shard, shared_state& state, std::string user, std::string channel,
-                   connection_slot slot, bool last_event_id, std::optional<std::uint64_t> last_seq,
+    stream_session(tcp::socket socket, hub::stream_registry& streams, shared_state& state, std::string user,
+                   std::string channel, connection_slot slot, bool last_event_id, std::optional<std::uint64_t> last_seq,
                    std::shared_ptr<const std::string> head, std::chrono::steady_clock::time_point expires);
     ~stream_session() override;
 
@@ -72,7 +73,7 @@ private:
     bool accepts_events() const { return phase_ == phase::catching_up || phase_ == phase::live; }
 
     tcp::socket socket_;
-    hub::shard& shard_;
+    hub::stream_registry& streams_;
     shared_state& state_;
     std::string user_;
     std::string channel_;

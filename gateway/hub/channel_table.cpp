@@ -1,25 +1,22 @@
 #include "hub/channel_table.hpp"
 
-#include <cassert>
-
 namespace gw::hub {
 
-bool channel_table::add(const std::string& channel, const std::string& user, unsigned shard, std::uint64_t seq) {
-    assert(shard < max_shards);
+bool channel_table::add(const std::string& channel, const std::string& user, std::uint64_t seq) {
     entry& e = entries_[channel];
     e.record.user = user;
-    e.shards |= std::uint64_t{1} << shard;
-    std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
-    e.interests.push_back({shard, seq, false});
+    e.streams = true;
+    e.seq = seq;
+    e.announced = false;
     return !is_carried(e);
 }
 
-bool channel_table::remove(const std::string& channel, unsigned shard) {
+bool channel_table::remove(const std::string& channel) {
     auto it = entries_.find(channel);
     if (it == entries_.end()) return false;
     entry& e = it->second;
-    e.shards &= ~(std::uint64_t{1} << shard);
-    std::erase_if(e.interests, [&](const interest& i) { return i.shard == shard; });
+    e.streams = false;
+    e.announced = false;
     if (wanted(e)) return false;
     if (is_carried(e)) {
         entries_.erase(it);  // nothing to unlisten: the bearer carries it
@@ -50,10 +47,9 @@ void channel_table::mark_listened(const std::string& channel, entry& e, std::uin
         // The router clears needs_catch_up when it takes the catch-up on.
         if (e.record.needs_catch_up || !e.record.waiters.empty()) out.catch_up.push_back(channel);
     }
-    for (auto& i : e.interests) {
-        if (i.announced) continue;
-        i.announced = true;
-        out.announce.push_back({i.shard, i.seq, channel});
+    if (e.streams && !e.announced) {
+        e.announced = true;
+        out.announce.push_back({e.seq, channel});
     }
 }
 
@@ -81,7 +77,7 @@ void channel_table::unlistened(const std::string& channel) {
     if (it == entries_.end()) return;
     entry& e = it->second;
     e.listened = false;
-    // Announced interests were all removed before the UNLISTEN was asked for; a
+    // The announced interest was removed before the UNLISTEN was asked for; a
     // newer one is announced when the channel is listened again.
     if (!wanted(e)) entries_.erase(it);
 }
@@ -92,7 +88,7 @@ void channel_table::down() {
         if (e.listened && !e.pinned) e.record.needs_catch_up = true;
         e.listened = false;
         e.record.replay.restart(0);
-        for (auto& i : e.interests) i.announced = false;
+        e.announced = false;
         if (!wanted(e))
             it = entries_.erase(it);
         else
@@ -113,7 +109,7 @@ bool channel_table::is_listened(const std::string& channel) const {
 channel_table::route channel_table::find_route(std::string_view channel) {
     auto it = entries_.find(channel);
     if (it == entries_.end()) return {};
-    return {&it->second.record, it->second.listened ? it->second.shards : 0};
+    return {&it->second.record, it->second.listened && it->second.streams};
 }
 
 }  // namespace gw::hub

@@ -1,8 +1,9 @@
 #pragma once
-// Which shards want which channel, and what the hub keeps per channel, free of
-// I/O. A shard's interest carries the sequence number of its request; once the
-// input reports the channel listened, the table hands out (shard, seq) pairs to
-// announce, so a shard never takes a stale confirmation for a newer request.
+// Which channels the streams want, and what the hub keeps per channel, free of
+// I/O. The stream registry's interest carries the sequence number of its
+// request; once the input reports the channel listened, the table hands out
+// (seq, channel) pairs to announce, so the registry never takes a stale
+// confirmation for a newer request.
 //
 // The table says when a channel must be listened or unlistened; the input (see
 // event_input.hpp) does it and reports back through listened()/unlistened(). An
@@ -12,7 +13,7 @@
 // Shared-channel mode (carry_on): the per-user channels are not LISTENed at all;
 // one bearer channel carries every user's events (the user id is in the payload)
 // and each per-user entry counts as listened exactly while the bearer is. Pinned
-// channels (the bearer, a broadcast channel) are wanted whether or not any shard is.
+// channels (the bearer, a broadcast channel) are wanted whether or not any stream is.
 //
 // Thread rule: call only from the router's thread.
 #include "hub/events.hpp"
@@ -63,13 +64,13 @@ public:
         std::vector<std::string> catch_up;
     };
 
-    // A shard gained its first stream on the channel. True: the input must be
+    // The channel gained its first stream (request `seq`). True: the input must be
     // asked to listen (and its answer passed to listened()); false: the channel is
     // carried by the bearer and announced by carried() / listened(bearer).
-    bool add(const std::string& channel, const std::string& user, unsigned shard, std::uint64_t seq);
-    // A shard lost its last stream on the channel. True: the input must unlisten it.
-    bool remove(const std::string& channel, unsigned shard);
-    // Keep the channel listened whether or not any shard wants it.
+    bool add(const std::string& channel, const std::string& user, std::uint64_t seq);
+    // The channel lost its last stream. True: the input must unlisten it.
+    bool remove(const std::string& channel);
+    // Keep the channel listened whether or not any stream wants it.
     void pin(const std::string& channel);
     // Shared-channel mode: `bearer` (pinned) carries every other channel.
     void carry_on(const std::string& bearer);
@@ -90,11 +91,11 @@ public:
     // The channel's record while anyone wants it or it is listened; else null.
     channel_record* record(const std::string& channel);
 
-    // The record and which shards get the channel's events (bit i = shard i; 0
-    // while not listened), in one lookup for the per-event path.
+    // The record and whether its streams get the channel's events (listened and
+    // wanted by streams), in one lookup for the per-event path.
     struct route {
         channel_record* record = nullptr;
-        std::uint64_t shards = 0;
+        bool live = false;
     };
     route find_route(std::string_view channel);
     // The input listens on the channel now.
@@ -103,16 +104,12 @@ public:
     std::size_t size() const { return entries_.size(); }
 
 private:
-    struct interest {
-        unsigned shard;
-        std::uint64_t seq;  // the shard's latest request
-        bool announced;     // the shard has been told the channel is listened
-    };
     struct entry {
-        std::uint64_t shards = 0;  // bit i = shard i has interest; mirrors interests
+        bool streams = false;    // the registry has streams on it
+        std::uint64_t seq = 0;   // the registry's latest request
+        bool announced = false;  // the registry has been told the channel is listened
         bool listened = false;
-        bool pinned = false;  // wanted whether or not a shard is
-        std::vector<interest> interests;
+        bool pinned = false;  // wanted whether or not a stream is
         channel_record record;
     };
     // Looked up by string_view on the per-event path: no string is built per event.
@@ -122,7 +119,7 @@ private:
     };
 
     bool is_carried(const entry& e) const { return !bearer_.empty() && !e.pinned; }
-    static bool wanted(const entry& e) { return e.shards != 0 || e.pinned; }
+    static bool wanted(const entry& e) { return e.streams || e.pinned; }
     bool bearer_listened() const;
     void mark_listened(const std::string& channel, entry& e, std::uint64_t seq_now, update& out);
 

@@ -1,6 +1,6 @@
 #include "hub/router.hpp"
 
-#include "hub/shard.hpp"
+#include "hub/stream_registry.hpp"
 #include "log.hpp"
 #include "payload_rule.hpp"
 
@@ -15,14 +15,13 @@ constexpr unsigned catch_up_attempts = 30;
 }  // namespace
 
 router::router(net::io_context& ioc, event_input& input, settings s, const channel_namer& namer,
-               std::vector<shard*> shards)
+               stream_registry& streams)
     : ioc_(ioc),
       input_(input),
       settings_(std::move(s)),
       namer_(namer),
-      shards_(std::move(shards)),
-      framer_(settings_.event_name, settings_.wrap_field),
-      per_shard_(shards_.size()) {
+      streams_(streams),
+      framer_(settings_.event_name, settings_.wrap_field) {
     if (shared_mode()) table_.carry_on(settings_.shared_channel);
     if (!settings_.broadcast_channel.empty()) table_.pin(settings_.broadcast_channel);
 }
@@ -45,20 +44,20 @@ void router::stop() {
     });
 }
 
-void router::add(std::string channel, std::string user, unsigned shard, std::uint64_t seq) {
-    net::post(ioc_, [this, channel = std::move(channel), user = std::move(user), shard, seq] {
+void router::add(std::string channel, std::string user, std::uint64_t seq) {
+    net::post(ioc_, [this, channel = std::move(channel), user = std::move(user), seq] {
         if (stopped_) return;
-        if (!table_.add(channel, user, shard, seq))
+        if (!table_.add(channel, user, seq))
             announce(table_.carried(channel, seq_));
         else if (input_.listen(channel))
             announce(table_.listened(channel, seq_));
     });
 }
 
-void router::remove(std::string channel, unsigned shard) {
-    net::post(ioc_, [this, channel = std::move(channel), shard] {
+void router::remove(std::string channel) {
+    net::post(ioc_, [this, channel = std::move(channel)] {
         if (stopped_) return;
-        if (table_.remove(channel, shard)) input_.unlisten(channel);
+        if (table_.remove(channel)) input_.unlisten(channel);
     });
 }
 
@@ -83,7 +82,7 @@ void router::on_notifications(std::span<const notification> batch) {
     assert_on_thread(ioc_);
     for (const auto& n : batch) {
         if (n.channel == settings_.broadcast_channel) {
-            publish_broadcast(n.payload, n.received);
+            publish_broadcast(n.payload);
         } else if (shared_mode() && n.channel == settings_.shared_channel) {
             if (auto user_channel = shared_route(n.payload))
                 publish(*user_channel, n.payload, n.received);
@@ -93,7 +92,6 @@ void router::on_notifications(std::span<const notification> batch) {
             publish(n.channel, n.payload, n.received);
         }
     }
-    flush_deliveries();
 }
 
 std::optional<std::string> router::shared_route(std::string_view payload) const {
@@ -105,8 +103,8 @@ std::optional<std::string> router::shared_route(std::string_view payload) const 
 }
 
 void router::publish(std::string_view channel, std::string_view payload, std::chrono::steady_clock::time_point at) {
-    auto [rec, shards] = table_.find_route(channel);
-    if (shards == 0 || !rec) {
+    auto [rec, live] = table_.find_route(channel);
+    if (!live || !rec) {
         counters_.unrouted.inc();
         return;
     }
@@ -115,37 +113,16 @@ void router::publish(std::string_view channel, std::string_view payload, std::ch
     rec->last_payload = payload;
     rec->last_seq = seq_;
     rec->last_frame = frame;
-    for (unsigned s = 0; shards != 0; ++s, shards >>= 1)
-        if (shards & 1) per_shard_[s].push_back({std::string(channel), frame, at});
+    streams_.deliver(channel, frame, at);
 }
 
-void router::publish_broadcast(std::string_view payload, std::chrono::steady_clock::time_point at) {
+void router::publish_broadcast(std::string_view payload) {
     // Not kept for replay: a broadcast belongs to no channel's history.
-    auto frame = framer_.frame(++seq_, payload);
-    for (auto& batch : per_shard_) batch.push_back({std::string(), frame, at});
-}
-
-void router::flush_deliveries() {
-    for (std::size_t s = 0; s < shards_.size(); ++s) {
-        auto& batch = per_shard_[s];
-        if (batch.empty()) continue;
-        // The shard that shares this thread gets its events now rather than behind
-        // a post: no queue round trip, and nothing else runs in between.
-        if (&shards_[s]->context() == &ioc_) {
-            shards_[s]->deliver(batch);
-            batch.clear();
-        } else {
-            shards_[s]->post_deliver(std::move(batch));
-            batch = {};
-        }
-    }
+    streams_.broadcast(framer_.frame(++seq_, payload));
 }
 
 void router::announce(channel_table::update u) {
-    std::vector<std::vector<announcement>> per_shard(shards_.size());
-    for (auto& a : u.announce) per_shard[a.shard].push_back(std::move(a));
-    for (std::size_t s = 0; s < shards_.size(); ++s)
-        if (!per_shard[s].empty()) shards_[s]->post_announce(std::move(per_shard[s]));
+    for (const auto& a : u.announce) streams_.announce(a);
     for (const auto& channel : u.catch_up) {
         channel_record* rec = table_.record(channel);
         if (!rec) continue;
@@ -172,7 +149,7 @@ void router::on_listen_changes(std::span<const listen_change> changes) {
 void router::on_down() {
     assert_on_thread(ioc_);
     table_.down();
-    for (auto* s : shards_) s->post_down();
+    streams_.down();
 }
 
 void router::query_snapshot(const std::string& channel) {
@@ -218,7 +195,6 @@ void router::on_snapshot(const std::string& channel, std::uint64_t id, bool ok, 
             if (ok && !superseded && value && *value != rec->last_payload) {
                 counters_.snapshots.inc();
                 publish(channel, *value, std::chrono::steady_clock::now());
-                flush_deliveries();
                 published = true;
             }
         }

@@ -1,16 +1,17 @@
 #pragma once
 // The hub's event path: what turns notifications from the input into events on
 // streams. Each notification gets a sequence number (the event id), is framed
-// once, kept in its channel's replay buffer and handed to the shards whose
-// streams want it. Shared-mode payloads are routed to their user's channel by
+// once, kept in its channel's replay buffer and handed to the stream registry,
+// on the same thread: no queue, no wake-up of another loop. Shared-mode payloads are routed to their user's channel by
 // the user id inside; a broadcast channel reaches every stream. The router also
-// decides which channels the input listens on (from the shards' interests), runs
+// decides which channels the input listens on (from the registry's interests), runs
 // the snapshot catch-up when the input comes back after a loss, and answers a
 // stream that goes live with a replay or a snapshot.
 //
-// Thread rule: runs on the input's io_context (shard 0's: its streams get events
-// with no thread hop). add/remove/catch_up may be called from any thread: they
-// post onto it. The receiver methods are the input's, on that thread.
+// Thread rule: runs on the input's io_context, loop 0's, where every stream
+// lives. add/remove/catch_up post onto it (the registry calls them from inside
+// its own handlers, so they never re-enter it). The receiver methods are the
+// input's, on that thread.
 #include "channel_namer.hpp"
 #include "config.hpp"
 #include "hub/channel_table.hpp"
@@ -31,7 +32,7 @@
 
 namespace gw::hub {
 
-class shard;
+class stream_registry;
 
 class router final : public event_input::receiver {
 public:
@@ -55,19 +56,17 @@ public:
         metrics::counter catch_ups;  // channels compared with the snapshot after a loss
     };
 
-    // `shards` outlive the router; the one whose context is `ioc` gets its events directly.
-    router(net::io_context& ioc, event_input& input, settings s, const channel_namer& namer,
-           std::vector<shard*> shards);
+    // `streams` (on `ioc`) outlives the router.
+    router(net::io_context& ioc, event_input& input, settings s, const channel_namer& namer, stream_registry& streams);
     router(const router&) = delete;
     router& operator=(const router&) = delete;
 
     void start();
     void stop();
 
-    // Any thread.
-    // A shard gained its first / lost its last stream on the channel.
-    void add(std::string channel, std::string user, unsigned shard, std::uint64_t seq);
-    void remove(std::string channel, unsigned shard);
+    // The registry gained its first (request `seq`) / lost its last stream on the channel.
+    void add(std::string channel, std::string user, std::uint64_t seq);
+    void remove(std::string channel);
     // A stream just went live: replay after `last_seq` if provable, else the
     // channel's snapshot, one query shared by every stream waiting for it (and by
     // the catch-up after a loss). `reply` is called once, on the router's thread,
@@ -86,8 +85,7 @@ public:
 
 private:
     void publish(std::string_view channel, std::string_view payload, std::chrono::steady_clock::time_point at);
-    void publish_broadcast(std::string_view payload, std::chrono::steady_clock::time_point at);
-    void flush_deliveries();
+    void publish_broadcast(std::string_view payload);
     void announce(channel_table::update u);
     // The channel's snapshot query, one at a time, for the streams waiting on it
     // and for the catch-up after a loss; on_snapshot() shares out its answer.
@@ -100,16 +98,13 @@ private:
     event_input& input_;
     settings settings_;
     const channel_namer& namer_;
-    std::vector<shard*> shards_;
+    stream_registry& streams_;
     event_framer framer_;
     channel_table table_;
     counters counters_;
     std::uint64_t seq_ = 0;  // the newest event sequence number handed out
     std::uint64_t last_query_id_ = 0;
     bool stopped_ = false;
-    // One notification batch's deliveries, by shard index (the own shard's vector
-    // is delivered in place and keeps its capacity; the others are moved away).
-    std::vector<std::vector<delivery>> per_shard_;
 };
 
 }  // namespace gw::hub

@@ -1,7 +1,7 @@
 #pragma once
-// What a shard needs from a stream: the shard tells it when its channel is
+// What the stream registry needs from a stream: the registry tells it when its channel is
 // listened, hands it framed events and closes it. Thread rule: every call is made
-// on the shard's thread, which is the stream's own thread.
+// on the registry's loop, which is the stream's own thread.
 #include "hub/close_reason.hpp"
 #include "hub/events.hpp"
 
@@ -19,13 +19,13 @@ public:
     virtual const std::string& user() const = 0;
     // The channel's LISTEN is confirmed: the stream may start. Idempotent.
     virtual void go_live() = 0;
-    // The answer to the shard's catch_up() for this stream: the replay or the
+    // The answer to the registry's catch_up() for this stream: the replay or the
     // snapshot to send before the events that arrived meanwhile.
     virtual void caught_up(catch_up_reply reply) = 0;
     // Queue one framed event (shared by every recipient).
     virtual void send(const std::shared_ptr<const std::string>& frame) = 0;
     virtual void close(close_reason reason) = 0;
-    // The shard's clock (each stream is visited about once a second): heartbeats
+    // The registry's clock (each stream is visited about once a second): heartbeats
     // and deadlines are due here, so a stream needs no timer of its own.
     virtual void tick(std::chrono::steady_clock::time_point now) = 0;
 };

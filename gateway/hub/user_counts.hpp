@@ -1,5 +1,5 @@
 #pragma once
-// Open streams per user, across all shards, to enforce --max-streams-per-user.
+// Open streams per user, across all loops, to enforce --max-streams-per-user.
 // Touched only when a stream opens or closes, never per event, so one mutex is
 // cheap. Thread rule: any thread.
 #include <cstdint>

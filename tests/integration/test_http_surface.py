@@ -111,8 +111,9 @@ class HttpSurfaceTest(harness.GatewayTestCase, unittest.TestCase):
         for family in families:
             self.assertIn(f"`{family.removeprefix('sse_gateway_')}", doc, f"{family} is not in stream-contract.md")
 
-    def test_metrics_time_the_shard_ticks(self):
-        # Every shard ticks every 10 ms (heartbeats, deadlines); the histogram is how an
+    def test_metrics_time_the_registry_ticks(self):
+        # The stream registry ticks every 10 ms while it holds streams (heartbeats,
+        # deadlines); the histogram is how an
         # operator sees the loop time events wait behind.
         first = self.gw.metric("sse_gateway_tick_seconds_count")
         self.assertIsNotNone(first)

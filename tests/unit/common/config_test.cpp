@@ -78,7 +78,7 @@ TEST_CASE("the database URL comes from the flag, its twin, then DATABASE_URL", "
 TEST_CASE("the default connection limit is the open-file limit less the gateway's own descriptors", "[config]") {
     auto c = args{{"--threads", "2"}}.parse().cfg;
     auto b = gw::connection_budget_for(c, 20000);
-    // stdio 3, acceptor 1, 4 loops (2 shards, main, credentials) x 3, signal pipe 2,
+    // stdio 3, acceptor 1, 4 loops (2 event loops, main, credentials) x 3, signal pipe 2,
     // LISTEN + queue probe 2, ops reserve, spare 32
     CHECK(b.reserved == 3 + 1 + 12 + 2 + 2 + gw::ops_connection_reserve + 32);
     CHECK(b.allowed == 20000 - b.reserved);

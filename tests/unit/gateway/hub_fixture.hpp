@@ -1,11 +1,12 @@
 #pragma once
-// The hub without a database, for unit tests: two shards and the router on their
-// real io_contexts, fed by a scripted event input (the hub's own interface,
+// The hub without a database, for unit tests: two loops, the router and the
+// stream registry on loop 0 (as in server.cpp), on their real io_contexts, fed by a scripted event input (the hub's own interface,
 // played by the test) and read by recording subscribers. The pg::listener side
 // of the interface is tested against a real PostgreSQL (tests/integration).
 #include "channel_namer.hpp"
 #include "hub/router.hpp"
-#include "hub/shard.hpp"
+#include "hub/loop.hpp"
+#include "hub/stream_registry.hpp"
 
 #include <functional>
 #include <map>
@@ -91,11 +92,11 @@ private:
     receiver* receiver_ = nullptr;
 };
 
-// A stream as the shard sees it: records what the shard does to it.
+// A stream as the registry sees it: records what the registry does to it.
 class recorder final : public hub::subscriber, public hub::closable {
 public:
-    recorder(hub::shard& s, std::string channel, std::string user)
-        : shard_(s), channel_(std::move(channel)), user_(std::move(user)) {}
+    recorder(hub::stream_registry& s, std::string channel, std::string user)
+        : streams_(s), channel_(std::move(channel)), user_(std::move(user)) {}
     const std::string& channel() const override { return channel_; }
     const std::string& user() const override { return user_; }
     void go_live() override { ++live; }
@@ -108,7 +109,7 @@ public:
     void close(hub::close_reason reason) override {
         if (closed) return;
         closed = reason;
-        shard_.unsubscribe(*this);
+        streams_.unsubscribe(*this);
     }
     void tick(std::chrono::steady_clock::time_point) override { ++ticks; }
 
@@ -120,19 +121,19 @@ public:
     bool close_on_send = false;
 
 private:
-    hub::shard& shard_;
+    hub::stream_registry& streams_;
     std::string channel_, user_;
 };
 
-// Two shards and a router on shard 0's context, all driven from the test thread.
+// Two loops, the router and the registry on loop 0, all driven from the test thread.
 struct hub_fixture {
     explicit hub_fixture(hub::router::settings rs = {}) {
         rs.wrap_field = "status";  // a payload that is not a JSON object is wrapped in {"status": ...}
-        for (unsigned i = 0; i < 2; ++i) shards.push_back(std::make_unique<hub::shard>(i));
-        router = std::make_unique<hub::router>(shards[0]->context(), input, std::move(rs), namer,
-                                               std::vector<hub::shard*>{shards[0].get(), shards[1].get()});
-        for (auto& s : shards) s->attach(*router);
-        input.on_loop = [this](std::function<void()> f) { on(0, std::move(f)); };
+        for (unsigned i = 0; i < 2; ++i) loops.push_back(std::make_unique<hub::loop>(i));
+        streams = std::make_unique<hub::stream_registry>(*loops[0]);
+        router = std::make_unique<hub::router>(loops[0]->context(), input, std::move(rs), namer, *streams);
+        streams->attach(*router);
+        input.on_loop = [this](std::function<void()> f) { on(std::move(f)); };
         router->start();
         run();
     }
@@ -140,31 +141,36 @@ struct hub_fixture {
     void run() {
         for (int quiet = 0; quiet < 2;) {
             std::size_t n = 0;
-            for (auto& s : shards) {
-                s->context().restart();
-                n += s->context().poll();
+            for (auto& l : loops) {
+                l->context().restart();
+                n += l->context().poll();
             }
             quiet = n == 0 ? quiet + 1 : 0;
         }
     }
-    // Calls f on shard i's thread (the thread rule of every non-post_ method).
+    // Calls f on loop 0's thread (the registry's and the router's).
     template <class F>
-    void on(unsigned i, F f) {
-        net::post(shards[i]->context(), std::move(f));
+    void on(F f) {
+        net::post(loops[0]->context(), std::move(f));
         run();
     }
-    std::shared_ptr<recorder> stream(unsigned i, const std::string& channel, const std::string& user = "1") {
-        auto r = std::make_shared<recorder>(*shards[i], channel, user);
-        on(i, [&] {
-            shards[i]->track(r);
-            shards[i]->subscribe(r);
+    std::shared_ptr<recorder> stream(const std::string& channel, const std::string& user = "1") {
+        auto r = std::make_shared<recorder>(*streams, channel, user);
+        on([&] {
+            loops[0]->track(r);
+            streams->subscribe(r);
         });
         return r;
+    }
+    // Asks how the stream catches up, as a stream does once live (its caught_up() records the answer).
+    void catch_up(const std::shared_ptr<recorder>& r, std::optional<std::uint64_t> last_seq = std::nullopt) {
+        on([&] { streams->catch_up(r, last_seq); });
     }
 
     channel_namer namer{"user_{user}", "^[0-9]{1,20}$"};
     scripted_input input;
-    std::vector<std::unique_ptr<hub::shard>> shards;
+    std::vector<std::unique_ptr<hub::loop>> loops;
+    std::unique_ptr<hub::stream_registry> streams;
     std::unique_ptr<hub::router> router;
 };
 

@@ -1,4 +1,4 @@
-// The concurrency core without a database: shards and the router (see
+// The concurrency core without a database: the stream registry and the router (see
 // hub_fixture.hpp) under subscribe, go-live, delivery, a close during a fan-out,
 // drain, loss and catch-up.
 #include "hub_fixture.hpp"
@@ -21,11 +21,11 @@ bool has(const std::vector<std::string>& frames, std::string_view text) {
 
 }  // namespace
 
-TEST_CASE("a stream goes live only once its channel is listened, on either shard", "[hub]") {
+TEST_CASE("a stream goes live only once its channel is listened", "[hub]") {
     hub_fixture h;
-    auto a = h.stream(0, "user_1");
-    auto b = h.stream(1, "user_1");
-    CHECK(h.input.wanted == std::set<std::string>{"user_1"});  // asked once for both shards
+    auto a = h.stream("user_1");
+    auto b = h.stream("user_1");
+    CHECK(h.input.wanted == std::set<std::string>{"user_1"});  // asked once for both streams
     CHECK(a->live == 0);
     CHECK_FALSE(h.router->ready());
     h.input.confirm_all();
@@ -34,15 +34,15 @@ TEST_CASE("a stream goes live only once its channel is listened, on either shard
     CHECK(b->live == 1);
     CHECK(h.router->ready());
     // A later stream on a listened channel goes live without asking the database again.
-    auto c = h.stream(1, "user_1");
+    auto c = h.stream("user_1");
     CHECK(c->live == 1);
 }
 
 TEST_CASE("an event reaches exactly its channel's streams, framed with a sequence id", "[hub]") {
     hub_fixture h;
-    auto mine0 = h.stream(0, "user_1");
-    auto mine1 = h.stream(1, "user_1");
-    auto other = h.stream(1, "user_2", "2");
+    auto mine0 = h.stream("user_1");
+    auto mine1 = h.stream("user_1");
+    auto other = h.stream("user_2", "2");
     h.input.confirm_all();
     h.run();
     h.input.notify("user_1", R"({"status":"approved"})");
@@ -60,8 +60,8 @@ TEST_CASE("an event reaches exactly its channel's streams, framed with a sequenc
 
 TEST_CASE("a stream closed during a fan-out leaves the others their event and the channel listened", "[hub]") {
     hub_fixture h;
-    auto slow = h.stream(0, "user_1");
-    auto fine = h.stream(0, "user_1");
+    auto slow = h.stream("user_1");
+    auto fine = h.stream("user_1");
     slow->close_on_send = true;
     h.input.confirm_all();
     h.run();
@@ -75,15 +75,15 @@ TEST_CASE("a stream closed during a fan-out leaves the others their event and th
     CHECK(fine->frames.size() == 2);
     CHECK(slow->frames.size() == 1);
     // The last stream leaving gives the LISTEN up.
-    h.on(0, [&] { fine->close(hub::close_reason::client_closed); });
+    h.on([&] { fine->close(hub::close_reason::client_closed); });
     CHECK(h.input.unlistened == std::vector<std::string>{"user_1"});
 }
 
-TEST_CASE("a drain closes every tracked stream on every shard with the shutdown reason", "[hub]") {
+TEST_CASE("a drain closes every tracked stream with the shutdown reason", "[hub]") {
     hub_fixture h;
-    auto a = h.stream(0, "user_1");
-    auto b = h.stream(1, "user_2", "2");
-    for (auto& s : h.shards) s->post_drain(0ms);
+    auto a = h.stream("user_1");
+    auto b = h.stream("user_2", "2");
+    for (auto& l : h.loops) l->post_drain(0ms);
     // The drain spreads closes over timers; with no spread they are due at once.
     for (int i = 0; i < 50 && !(a->closed && b->closed); ++i) {
         h.run();
@@ -96,7 +96,7 @@ TEST_CASE("a drain closes every tracked stream on every shard with the shutdown 
 TEST_CASE("after a loss streams wait for the re-LISTEN and a changed status is caught up", "[hub]") {
     hub_fixture h;
     h.input.snapshots["1"] = "pending";
-    auto a = h.stream(1, "user_1");
+    auto a = h.stream("user_1");
     h.input.confirm_all();
     h.run();
     h.input.notify("user_1", "pending");
@@ -105,7 +105,7 @@ TEST_CASE("after a loss streams wait for the re-LISTEN and a changed status is c
     h.run();
     CHECK_FALSE(h.router->ready());
     // A stream opened during the outage is not live until the channel is back.
-    auto late = h.stream(1, "user_1");
+    auto late = h.stream("user_1");
     CHECK(late->live == 0);
     h.input.snapshots["1"] = "approved";  // changed while the connection was down
     h.input.is_up = true;
@@ -137,16 +137,14 @@ TEST_CASE("streams waiting for one channel's snapshot share one query", "[hub]")
     hub_fixture h;
     h.input.snapshots["1"] = "pending";
     h.input.hold_snapshots = true;
-    auto a = h.stream(0, "user_1");
-    auto b = h.stream(0, "user_1");
+    auto a = h.stream("user_1");
+    auto b = h.stream("user_1");
     h.input.confirm_all();
     h.run();
-    h.on(0, [&] {
-        h.shards[0]->catch_up(a, std::nullopt);
-        h.shards[0]->catch_up(b, std::nullopt);
-    });
-    auto c = h.stream(0, "user_1");  // opens while the query runs: it joins it
-    h.on(0, [&] { h.shards[0]->catch_up(c, std::nullopt); });
+    h.catch_up(a);
+    h.catch_up(b);
+    auto c = h.stream("user_1");  // opens while the query runs: it joins it
+    h.catch_up(c);
     CHECK(h.input.held.size() == 1);
     h.input.answer_snapshots();
     h.run();
@@ -161,14 +159,14 @@ TEST_CASE("a NOTIFY received while the snapshot query runs supersedes its answer
     hub_fixture h;
     h.input.snapshots["1"] = "pending";  // what the query read
     h.input.hold_snapshots = true;
-    auto a = h.stream(0, "user_1");
+    auto a = h.stream("user_1");
     h.input.confirm_all();
     h.run();
-    h.on(0, [&] { h.shards[0]->catch_up(a, std::nullopt); });
+    h.catch_up(a);
     h.input.notify("user_1", "approved");  // committed after the query read its row
     h.run();
-    auto late = h.stream(0, "user_1");  // asks after the NOTIFY went out
-    h.on(0, [&] { h.shards[0]->catch_up(late, std::nullopt); });
+    auto late = h.stream("user_1");  // asks after the NOTIFY went out
+    h.catch_up(late);
     h.input.answer_snapshots();
     h.run();
     REQUIRE(a->replies.size() == 1);
@@ -180,7 +178,7 @@ TEST_CASE("a NOTIFY received while the snapshot query runs supersedes its answer
 
 TEST_CASE("a NOTIFY received during the catch-up query after a loss supersedes its answer", "[hub]") {
     hub_fixture h;
-    auto a = h.stream(1, "user_1");
+    auto a = h.stream("user_1");
     h.input.confirm_all();
     h.run();
     h.input.notify("user_1", "pending");
@@ -203,7 +201,7 @@ TEST_CASE("a NOTIFY received during the catch-up query after a loss supersedes i
 
 TEST_CASE("a catch-up replays from the buffer when it can prove nothing is missing", "[hub]") {
     hub_fixture h;
-    auto a = h.stream(0, "user_1");
+    auto a = h.stream("user_1");
     h.input.confirm_all();
     h.run();
     for (const char* p : {"one", "two", "three"}) h.input.notify("user_1", p);
@@ -232,8 +230,8 @@ TEST_CASE("in shared mode the payload's user picks the channel and a broadcast r
     rs.broadcast_channel = "everyone";
     hub_fixture h(rs);
     CHECK(h.input.wanted == std::set<std::string>{"events", "everyone"});
-    auto one = h.stream(0, "user_1");
-    auto two = h.stream(1, "user_2", "2");
+    auto one = h.stream("user_1");
+    auto two = h.stream("user_2", "2");
     CHECK(h.input.wanted.size() == 2);  // per-user channels ride on the bearer
     h.input.confirm_all();
     h.run();
@@ -256,7 +254,7 @@ TEST_CASE("in per-user mode a shared channel name set beside it routes nothing b
     rs.shared_user_field = "user_id";
     hub_fixture h(rs);
     CHECK(h.input.wanted.empty());
-    auto one = h.stream(0, "user_1");
+    auto one = h.stream("user_1");
     CHECK(h.input.wanted == std::set<std::string>{"user_1"});
     h.input.confirm_all();
     h.run();
@@ -268,21 +266,21 @@ TEST_CASE("in per-user mode a shared channel name set beside it routes nothing b
     CHECK(one->frames.size() == 1);
 }
 
-TEST_CASE("a shard ticks while it holds streams and sleeps without them", "[hub]") {
+TEST_CASE("the registry ticks while it holds streams and sleeps without them", "[hub]") {
     hub_fixture h;
-    auto& loop = h.shards[1]->context();
-    // Runs shard 1's loop for a while; how many handlers ran (0: nothing was due).
+    auto& loop = h.loops[0]->context();
+    // Runs the registry's loop for a while; how many handlers ran (0: nothing was due).
     auto run_for = [&](std::chrono::milliseconds d) {
         loop.restart();
         return loop.run_for(d);
     };
     CHECK(run_for(30ms) == 0);  // no stream yet: no timer wakes the loop
 
-    auto s = h.stream(1, "user_2", "2");
+    auto s = h.stream("user_2", "2");
     run_for(35ms);
     CHECK(s->ticks >= 1);  // the first slot holds it, and is visited after 10 ms
 
-    h.on(1, [&] { s->close(hub::close_reason::client_closed); });
+    h.on([&] { s->close(hub::close_reason::client_closed); });
     s.reset();
     run_for(1100ms);           // a whole turn of the ring sweeps the closed stream out...
     CHECK(run_for(30ms) == 0);  // ...and then the loop sleeps again

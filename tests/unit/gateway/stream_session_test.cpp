@@ -22,16 +22,16 @@ config config_from(std::vector<const char*> flags) {
     return parsed.cfg;
 }
 
-// One stream of user 1 on shard 0, and the client end of its socket.
+// One stream of user 1 on the registry's loop, and the client end of its socket.
 struct stream_fixture {
     explicit stream_fixture(std::vector<const char*> flags)
         : cfg(config_from(std::move(flags))), state(cfg), client(client_ioc) {
-        tcp::acceptor acceptor(h.shards[0]->context(), {net::ip::address_v4::loopback(), 0});
+        tcp::acceptor acceptor(h.streams->context(), {net::ip::address_v4::loopback(), 0});
         client.connect(acceptor.local_endpoint());
         auto server = acceptor.accept();
         client.non_blocking(true);
-        h.on(0, [&] {
-            std::make_shared<web::stream_session>(std::move(server), *h.shards[0], state, "1", "user_1",
+        h.on([&] {
+            std::make_shared<web::stream_session>(std::move(server), *h.streams, state, "1", "user_1",
                                                   web::connection_slot(state.connections), false, std::nullopt,
                                                   state.stream_head, std::chrono::steady_clock::time_point::max())
                 ->start();
@@ -54,7 +54,7 @@ struct stream_fixture {
         }
         return got;
     }
-    std::uint64_t closes(hub::close_reason r) const { return h.shards[0]->stats().closes[hub::index_of(r)].value(); }
+    std::uint64_t closes(hub::close_reason r) const { return h.streams->stats().closes[hub::index_of(r)].value(); }
 
     config cfg;
     web::shared_state state;
@@ -83,7 +83,7 @@ TEST_CASE("a stream says nothing until its channel is listened, then the head, t
     CHECK(head.find("retry: ") != std::string::npos);
     f.h.input.notify("user_1", R"({"status":"approved"})");
     CHECK(f.read().find(R"(data: {"status":"approved"})") != std::string::npos);
-    CHECK(f.h.shards[0]->stats().streams_opened.value() == 1);
+    CHECK(f.h.streams->stats().streams_opened.value() == 1);
 }
 
 TEST_CASE("a stream whose channel is not listened in time is answered 503 and closed", "[stream]") {

@@ -1,30 +1,27 @@
 #pragma once
-// A shard is one event-loop thread's world: its io_context, its sessions and its
-// channel -> streams map. No locks: the router and the server talk to a shard
-// only by posting onto its context, and a shard talks to the router the same way
-// (the one exception: the router delivers directly to the shard whose thread it
-// shares).
+// Every open stream, on the LISTEN loop (loop 0: see server.cpp): which channel
+// each wants, when a channel's streams may start, the hand-over of framed events
+// to them, and the tick that keeps their time. No locks and no thread hop: the
+// router runs on the same loop and calls in directly.
 //
-// A channel entry is live once the router confirms the shard's latest request
+// A channel entry is live once the router confirms the registry's latest request
 // for it (matched by sequence number); its streams start then. The entry (and the
-// shard's interest in the LISTEN) goes away with its last stream.
+// interest in the LISTEN) goes away with its last stream.
 //
-// Thread rule: methods without "post_" are called only on the shard's thread;
-// post_* may be called from any thread.
+// Thread rule: the home loop's thread only.
 #include "hub/close_reason.hpp"
 #include "hub/events.hpp"
+#include "hub/loop.hpp"
 #include "hub/subscriber.hpp"
 #include "metrics.hpp"
 #include "net.hpp"
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,14 +31,7 @@ namespace gw::hub {
 
 class router;
 
-// Anything the shard must be able to close at shutdown (HTTP sessions, streams).
-class closable {
-public:
-    virtual ~closable() = default;
-    virtual void close(close_reason reason) = 0;
-};
-
-class shard {
+class stream_registry {
 public:
     struct counters {
         metrics::gauge streams;                                   // streams open (pending or live)
@@ -54,66 +44,62 @@ public:
         void count_close(close_reason reason) { closes[index_of(reason)].inc(); }
     };
 
-    // The shard ticks (every 10 ms, a hundredth of its streams each) while it holds
-    // streams, and sleeps once the last one is gone. attach() the router before the
-    // context runs.
-    explicit shard(unsigned index);
+    // The registry ticks (every 10 ms, a hundredth of its streams each) while it
+    // holds streams, and sleeps once the last one is gone. attach() the router
+    // (on the same loop) before the loop runs.
+    explicit stream_registry(loop& home) : home_(home) {}
     void attach(router& r) { router_ = &r; }
-    shard(const shard&) = delete;
-    shard& operator=(const shard&) = delete;
+    stream_registry(const stream_registry&) = delete;
+    stream_registry& operator=(const stream_registry&) = delete;
 
-    unsigned index() const { return index_; }
-    net::io_context& context() { return ioc_; }
+    loop& home() { return home_; }
+    net::io_context& context() { return home_.context(); }
     counters& stats() { return counters_; }
     const counters& stats() const { return counters_; }
 
-    // Shard thread only.
     // A buffer for reads whose bytes are thrown away (streams only watch for EOF):
-    // one per shard, since its sessions' reads complete one at a time.
+    // one, since the streams' reads complete one at a time.
     net::mutable_buffer scratch() { return net::buffer(scratch_); }
     void subscribe(const std::shared_ptr<subscriber>& s);
-    // Ask the router how a stream that just went live catches up; its caught_up()
-    // is called on this shard's thread, unless the stream is gone by then.
-    void catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq);
-    // Hand each event to its channel's streams (the batch is left as it was).
-    void deliver(const std::vector<delivery>& batch);
     void unsubscribe(const subscriber& s);
-    std::uint64_t track(std::weak_ptr<closable> c);
-    void untrack(std::uint64_t id);
+    // Ask the router how a stream that just went live catches up; its caught_up()
+    // is called on this loop, unless the stream is gone by then.
+    void catch_up(const std::shared_ptr<subscriber>& s, std::optional<std::uint64_t> last_seq);
 
-    // Any thread.
-    void post_deliver(std::vector<delivery> batch);
-    void post_announce(std::vector<announcement> live);
-    void post_down();
-    // Close every tracked session, spread uniformly over `spread`.
-    void post_drain(std::chrono::milliseconds spread);
-    // Close whatever is still open, now.
-    void post_close_all();
+    // From the router.
+    // Hand one event to the channel's streams.
+    void deliver(std::string_view channel, const frame_ptr& frame, std::chrono::steady_clock::time_point received);
+    // Hand one event to every stream.
+    void broadcast(const frame_ptr& frame);
+    // The channel is listened for request `seq`: its streams start.
+    void announce(const announcement& a);
+    // The input lost its connection: no channel is live until announced again.
+    void down();
 
 private:
-    void broadcast(const frame_ptr& frame);
     void do_tick();
     // Visits due_[from...] a step at a time (see tick_step), then arms the next tick.
     void visit_due(std::size_t from, std::chrono::steady_clock::time_point now);
-    std::vector<std::shared_ptr<subscriber>> all_subscribers() const;
+    void observe(std::chrono::steady_clock::time_point received);
 
     struct channel_entry {
         std::vector<std::weak_ptr<subscriber>> subs;
-        std::uint64_t seq = 0;  // this shard's latest LISTEN request for the channel
+        std::uint64_t seq = 0;  // the latest LISTEN request for the channel
         bool live = false;
     };
+    // Looked up by string_view on the per-event path: no string is built per event.
+    struct name_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
 
-    unsigned index_;
+    loop& home_;
     router* router_ = nullptr;
-    net::io_context ioc_{1};
     counters counters_;
-    std::unordered_map<std::string, channel_entry> channels_;
-    std::unordered_map<std::uint64_t, std::weak_ptr<closable>> tracked_;
+    std::unordered_map<std::string, channel_entry, name_hash, std::equal_to<>> channels_;
     std::uint64_t next_seq_ = 0;
-    std::uint64_t next_track_id_ = 0;
-    std::mt19937 rng_{std::random_device{}()};
     std::array<char, 512> scratch_{};
-    net::steady_timer tick_timer_{ioc_};
+    net::steady_timer tick_timer_{home_.context()};
     std::array<std::vector<std::weak_ptr<subscriber>>, 100> ring_;  // streams by tick slot
     std::vector<std::shared_ptr<subscriber>> due_;                  // one tick's visits
     std::size_t next_tick_slot_ = 0;
