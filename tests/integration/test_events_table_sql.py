@@ -274,6 +274,63 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual(len(rows[0][1]), MIB + 3)
         self.assertTrue(rows[0][1].endswith("xend"))
 
+    def random_interleaving(self, publish, reader, resume, seed):
+        """Five writers open, publish into, commit or roll back transactions in a
+        seeded random order while a reader polls; browsers drop at random points
+        and resume from their last id at the end. Everyone gets every committed
+        row once, and no other row."""
+        import random
+        rnd = random.Random(seed)
+        writers = [self.session() for _ in range(5)]
+        open_rows = {i: None for i in range(5)}  # writer -> ids of its open transaction
+        committed, got, drops = set(), [], []
+        for step in range(150):
+            w = rnd.randrange(5)
+            action = rnd.random()
+            if open_rows[w] is None:
+                writers[w].run("BEGIN")
+                open_rows[w] = []
+            if action < 0.5:
+                open_rows[w].append(publish(writers[w], f"s{step}"))
+            elif action < 0.75:
+                writers[w].run("COMMIT")
+                committed.update(open_rows[w])
+                open_rows[w] = None
+            elif action < 0.8:
+                writers[w].run("ROLLBACK")
+                open_rows[w] = None
+            else:
+                rows = reader.read()
+                got.extend(r[0] for r in rows)
+                if rows and rnd.random() < 0.5:  # a browser drops after some of these rows
+                    cut = rnd.randrange(len(rows))
+                    drops.append((rows[cut][2], set(got[:len(got) - len(rows) + cut + 1])))
+        for w in range(5):
+            if open_rows[w] is not None:
+                writers[w].run("COMMIT")
+                committed.update(open_rows[w])
+        got.extend(r[0] for r in reader.read())
+        got.extend(r[0] for r in reader.read())
+        self.assertEqual(len(got), len(set(got)), "a row was doubled")
+        self.assertEqual(set(got), committed)
+        self.assertGreater(len(drops), 3)
+        for token, seen in drops:
+            replayed = [r[0] for r in resume(token)]
+            self.assertEqual(len(replayed), len(set(replayed)), "a row was replayed twice")
+            self.assertEqual(set(replayed), committed - seen)
+
+    def test_random_interleavings_lose_and_double_nothing(self):
+        for seed in (1, 2):
+            self.random_interleaving(
+                lambda s, p: self.publish(s, "a", p), Reader(self.session(), ["a"], max_rows=3),
+                lambda token: Reader(self.session(), ["a"], cursor=token).read(), seed)
+
+    def test_solid_cable_random_interleavings_lose_and_double_nothing(self):
+        self.random_interleaving(
+            lambda s, p: self.broadcast(s, "chat_1", p),
+            self.solid_cable_reader(self.session(), ["chat_1"], max_rows=3),
+            lambda token: self.solid_cable_reader(self.session(), ["chat_1"], cursor=token).read(), 3)
+
     # --- doorbell -----------------------------------------------------------
     def test_the_doorbell_rings_once_per_publishing_transaction(self):
         listener = self.session()
