@@ -96,11 +96,14 @@ $$;
 -- different cursors that end with more = false end at the same cursor.
 CREATE OR REPLACE FUNCTION sse_gateway_read(after text, channels text[], max_rows integer)
 RETURNS TABLE (id bigint, channel text, payload text, event_id text, more boolean)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_custom_plan  -- a generic plan cannot know how recent xmax is
+AS $$
 #variable_conflict use_column
 DECLARE
   lo pg_snapshot;
   hi pg_snapshot;
+  lo_xip xid8[];
   done_id bigint;
   fresh boolean;
   n integer := 0;
@@ -115,6 +118,7 @@ BEGIN
     RETURN;
   END IF;
   SELECT c.lo, c.hi, c.done_id INTO lo, hi, done_id FROM sse_gateway_cursor(after) c;
+  lo_xip := ARRAY(SELECT pg_snapshot_xip(lo));
   fresh := hi IS NULL;
   IF fresh THEN
     hi := pg_current_snapshot();  -- read the window (lo, now]
@@ -123,9 +127,11 @@ BEGIN
   last_id := done_id;
   FOR r IN
     SELECT e.id, e.channel, e.payload
-      FROM sse_gateway_events e
-     WHERE (e.xid >= pg_snapshot_xmax(lo) OR e.xid IN (SELECT pg_snapshot_xip(lo)))  -- the access path
-       AND NOT pg_visible_in_snapshot(e.xid, lo)  -- not seen ...
+      FROM (  -- the access path, two index ranges: the rows not visible in lo
+              SELECT * FROM sse_gateway_events WHERE xid >= pg_snapshot_xmax(lo)
+              UNION ALL
+              SELECT * FROM sse_gateway_events WHERE xid = ANY (lo_xip)) e
+     WHERE NOT pg_visible_in_snapshot(e.xid, lo)  -- not seen ...
        AND pg_visible_in_snapshot(e.xid, hi)      -- ... and committed by the window's end
        AND e.id > done_id
        AND (channels IS NULL OR e.channel = ANY (channels))
@@ -217,7 +223,9 @@ $$;
 -- takes one xid to measure them), so never run it READ ONLY.
 CREATE OR REPLACE FUNCTION sse_gateway_solid_cable_read(after text, channel_hashes bigint[], max_rows integer)
 RETURNS TABLE (id bigint, channel bytea, payload bytea, event_id text, more boolean)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_custom_plan  -- a generic plan cannot know how recent last_id is
+AS $$
 #variable_conflict use_column
 DECLARE
   last_id bigint;
