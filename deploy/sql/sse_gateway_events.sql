@@ -245,8 +245,15 @@ BEGIN
     RAISE EXCEPTION 'sse_gateway_solid_cable_read: max_rows must be at least 1';
   END IF;
   IF after IS NULL THEN
+    -- Start at the newest id; the ids missing among the 1000 below it may belong
+    -- to transactions still open (the rest of the table is history): gaps.
+    last_id := coalesce((SELECT max(m.id) FROM solid_cable_messages m), 0);
     RETURN QUERY SELECT NULL::bigint, NULL::bytea, NULL::bytea,
-                        'sc;' || coalesce((SELECT max(m.id) FROM solid_cable_messages m), 0) || ';', false;
+                        'sc;' || last_id || ';' || coalesce(
+                          (SELECT string_agg(g || '@0', ',' ORDER BY g)
+                             FROM generate_series(greatest(last_id - 1000, 1), last_id - 1) g
+                            WHERE NOT EXISTS (SELECT 1 FROM solid_cable_messages m WHERE m.id = g)), ''),
+                        false;
     RETURN;
   END IF;
   IF split_part(after, ';', 1) <> 'sc' OR split_part(after, ';', 4) <> '' THEN

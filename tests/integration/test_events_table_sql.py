@@ -425,6 +425,22 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual([(r[0], r[1]) for r in resumed.read()], [(low, "early")])
         self.assertEqual(resumed.read(), [])
 
+    def test_a_reader_that_starts_while_a_lower_id_is_uncommitted_gets_it(self):
+        holder = self.session()
+        holder.run("BEGIN")
+        low = self.publish(holder, "a", "early")
+        sc_low = self.broadcast(holder, "chat_1", "early")
+        s = self.session()
+        self.publish(s, "a", "late")
+        self.broadcast(s, "chat_1", "late")
+        reader = Reader(s, ["a"])  # starts now: "late" is history, "early" is not yet
+        sc_reader = self.solid_cable_reader(s, ["chat_1"])
+        holder.run("COMMIT")
+        self.assertEqual([r[0] for r in reader.read()], [low])
+        self.assertEqual([r[0] for r in sc_reader.read()], [sc_low])
+        self.assertEqual(reader.read(), [])
+        self.assertEqual(sc_reader.read(), [])
+
     def test_solid_cable_gaps_of_rolled_back_inserts_close(self):
         s = self.session()
         reader = self.solid_cable_reader(s, ["chat_1"])
