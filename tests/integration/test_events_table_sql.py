@@ -212,6 +212,7 @@ class EventsTableTest(unittest.TestCase):
         resumed = Reader(self.session(), ["a"], cursor=rows[1][2])  # got two of four
         self.assertEqual([r[0] for r in resumed.read()], ids[2:] + [low])
         self.assertEqual(resumed.read(), [])
+        self.assertEqual(self.naive(s, ids[1], ["a"]), ids[2:])  # naive: `low` lost
 
     def test_small_batches_with_a_late_commit_between_them_get_every_row_once(self):
         s = self.session()
@@ -224,6 +225,7 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual(sorted(got), sorted(ids + [low]))
         self.assertEqual(len(got), len(set(got)))
         self.assertEqual(reader.read(), [])
+        self.assertNotIn(low, self.naive(s, ids[3], ["a"]))  # naive, after the two windows: lost
 
     def test_a_resumed_stream_and_the_live_reader_end_at_the_same_cursor(self):
         """The gateway joins a resumed stream to the live feed: both read in one
@@ -241,6 +243,7 @@ class EventsTableTest(unittest.TestCase):
         s.run("COMMIT")
         self.assertEqual(resumed.cursor, live.cursor)
         self.assertEqual([r[0] for r in resumed_rows], [low])
+        self.assertNotIn(low, self.naive(s, high, ["a"]))
         self.assertIn(low, [r[0] for r in live_rows])
 
     def test_rows_for_channels_not_asked_for_are_not_returned(self):
@@ -274,16 +277,18 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual(len(rows[0][1]), MIB + 3)
         self.assertTrue(rows[0][1].endswith("xend"))
 
-    def random_interleaving(self, publish, reader, resume, seed):
+    def random_interleaving(self, publish, reader, resume, naive, seed):
         """Five writers open, publish into, commit or roll back transactions in a
         seeded random order while a reader polls; browsers drop at random points
         and resume from their last id at the end. Everyone gets every committed
         row once, and no other row."""
         import random
         rnd = random.Random(seed)
+        self.pg.execute("TRUNCATE sse_gateway_events, solid_cable_messages")  # the naive poller starts at 0
         writers = [self.session() for _ in range(5)]
         open_rows = {i: None for i in range(5)}  # writer -> ids of its open transaction
         committed, got, drops = set(), [], []
+        naive_got = []  # the naive poller, reading alongside: id > the last id it read
         for step in range(150):
             w = rnd.randrange(5)
             action = rnd.random()
@@ -300,6 +305,7 @@ class EventsTableTest(unittest.TestCase):
                 writers[w].run("ROLLBACK")
                 open_rows[w] = None
             else:
+                naive_got.extend(naive(reader.s, max(naive_got, default=0)))
                 rows = reader.read()
                 got.extend(r[0] for r in rows)
                 if rows and rnd.random() < 0.5:  # a browser drops after some of these rows
@@ -311,6 +317,8 @@ class EventsTableTest(unittest.TestCase):
                 committed.update(open_rows[w])
         got.extend(r[0] for r in reader.read())
         got.extend(r[0] for r in reader.read())
+        naive_got.extend(naive(reader.s, max(naive_got, default=0)))
+        self.assertLess(set(naive_got), committed, "the interleaving never committed out of order")
         self.assertEqual(len(got), len(set(got)), "a row was doubled")
         self.assertEqual(set(got), committed)
         self.assertGreater(len(drops), 3)
@@ -323,13 +331,15 @@ class EventsTableTest(unittest.TestCase):
         for seed in (1, 2):
             self.random_interleaving(
                 lambda s, p: self.publish(s, "a", p), Reader(self.session(), ["a"], max_rows=3),
-                lambda token: Reader(self.session(), ["a"], cursor=token).read(), seed)
+                lambda token: Reader(self.session(), ["a"], cursor=token).read(),
+                lambda s, last: self.naive(s, last, ["a"]), seed)
 
     def test_solid_cable_random_interleavings_lose_and_double_nothing(self):
         self.random_interleaving(
             lambda s, p: self.broadcast(s, "chat_1", p),
             self.solid_cable_reader(self.session(), ["chat_1"], max_rows=3),
-            lambda token: self.solid_cable_reader(self.session(), ["chat_1"], cursor=token).read(), 3)
+            lambda token: self.solid_cable_reader(self.session(), ["chat_1"], cursor=token).read(),
+            lambda s, last: self.gem_poll(s, last, "chat_1"), 3)
 
     # --- doorbell -----------------------------------------------------------
     def test_the_doorbell_rings_once_per_publishing_transaction(self):
@@ -390,6 +400,12 @@ class EventsTableTest(unittest.TestCase):
             f"(now()::timestamp, convert_to({lit(channel)}, 'UTF8'), convert_to({lit(payload)}, 'UTF8'), "
             f"{channel_hash(channel)}) RETURNING id"))
 
+    def gem_poll(self, session, last_id, channel):
+        """SolidCable::Message.broadcastable(channels, last_id): the gem's own poll."""
+        return [int(x) for x in session.run(
+            f"SELECT id FROM solid_cable_messages WHERE channel_hash = {channel_hash(channel)} "
+            f"AND id > {last_id} ORDER BY id")]
+
     def solid_cable_reader(self, session, channels, **kw):
         return Reader(session, channels, function="sse_gateway_solid_cable_read", array_type="bigint[]", **kw)
 
@@ -440,6 +456,8 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual([r[0] for r in sc_reader.read()], [sc_low])
         self.assertEqual(reader.read(), [])
         self.assertEqual(sc_reader.read(), [])
+        self.assertNotIn(low, self.naive(s, low + 1, ["a"]))  # naive starts at the newest id
+        self.assertEqual(self.gem_poll(s, sc_low + 1, "chat_1"), [])  # the gem's does too
 
     def test_solid_cable_gaps_of_rolled_back_inserts_close(self):
         s = self.session()
