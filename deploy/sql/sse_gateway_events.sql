@@ -218,7 +218,8 @@ $$;
 --   SELECT id, channel, payload, event_id, more
 --     FROM sse_gateway_solid_cable_read($cursor, $channel_hashes::bigint[], $max_rows);
 -- As sse_gateway_read (NULL channel_hashes: every channel); compare `channel`
--- too (channel_hash can collide). Unlike
+-- too (channel_hash can collide). A browser's Last-Event-ID replays if
+-- sse_gateway_solid_cable_resumable(it). Unlike
 -- sse_gateway_read it needs a read-write transaction when gaps are pending (it
 -- takes one xid to measure them), so never run it READ ONLY.
 CREATE OR REPLACE FUNCTION sse_gateway_solid_cable_read(after text, channel_hashes bigint[], max_rows integer)
@@ -325,5 +326,32 @@ BEGIN
                       'sc;' || last_id || ';' ||
                       coalesce((SELECT string_agg(g || '@' || t, ',') FROM unnest(gap_ids, gap_t) AS x(g, t)), ''),
                       truncated;
+END
+$$;
+
+-- Whether a Solid Cable token can replay: it parses, its last id is not beyond
+-- the table's (another database), and the row at its last id or an older one is
+-- still there, so the gem's trim (oldest created_at first) has not reached the
+-- rows after it. (A gap row that commits only after the gem's retention could be
+-- trimmed unseen; retention is a day by default.)
+CREATE OR REPLACE FUNCTION sse_gateway_solid_cable_resumable(token text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  last_id bigint;
+  part text;
+BEGIN
+  IF split_part(token, ';', 1) <> 'sc' OR split_part(token, ';', 4) <> '' THEN
+    RETURN false;
+  END IF;
+  last_id := split_part(token, ';', 2)::bigint;
+  IF split_part(token, ';', 3) <> '' THEN
+    FOREACH part IN ARRAY string_to_array(split_part(token, ';', 3), ',') LOOP
+      PERFORM split_part(part, '@', 1)::bigint, split_part(part, '@', 2)::bigint;
+    END LOOP;
+  END IF;
+  RETURN last_id <= (SELECT max(m.id) FROM solid_cable_messages m)
+     AND (SELECT min(m.id) FROM solid_cable_messages m) <= last_id;
+EXCEPTION WHEN others THEN
+  RETURN false;
 END
 $$;

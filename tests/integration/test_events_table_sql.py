@@ -437,6 +437,7 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual(s.run(f"SELECT id FROM solid_cable_messages WHERE channel_hash = "
                                f"{channel_hash('chat_1')} AND id > {gem_last_id}"), [])  # lost there
         # A browser holding the higher event's id resumes on another replica.
+        self.assertEqual(s.value(f"SELECT sse_gateway_solid_cable_resumable({lit(token)})"), "t")
         resumed = self.solid_cable_reader(self.session(), ["chat_1"], cursor=token)
         self.assertEqual([(r[0], r[1]) for r in resumed.read()], [(low, "early")])
         self.assertEqual(resumed.read(), [])
@@ -458,6 +459,23 @@ class EventsTableTest(unittest.TestCase):
         self.assertEqual(sc_reader.read(), [])
         self.assertNotIn(low, self.naive(s, low + 1, ["a"]))  # naive starts at the newest id
         self.assertEqual(self.gem_poll(s, sc_low + 1, "chat_1"), [])  # the gem's does too
+
+    def test_solid_cable_tokens_are_resumable_until_the_gems_trim_passes_them(self):
+        s = self.session()
+        self.broadcast(s, "chat_1", "zero")
+        first = self.broadcast(s, "chat_1", "one")
+        reader = self.solid_cable_reader(s, ["chat_1"])
+        token = reader.cursor  # seen up to `first`
+        second = self.broadcast(s, "chat_1", "two")
+        self.broadcast(s, "chat_1", "three")
+        ok = f"SELECT sse_gateway_solid_cable_resumable({lit(token)})"
+        self.assertEqual(s.value(ok), "t")
+        s.run(f"DELETE FROM solid_cable_messages WHERE id < {first}")  # trimmed older rows: fine
+        self.assertEqual(s.value(ok), "t")
+        s.run(f"DELETE FROM solid_cable_messages WHERE id <= {second}")  # the trim passed it
+        self.assertEqual(s.value(ok), "f")
+        for bad in ["garbage", "sc;x;", "sc;999999;", "sc;1;2@x", "1:1:"]:
+            self.assertEqual(s.value(f"SELECT sse_gateway_solid_cable_resumable({lit(bad)})"), "f", bad)
 
     def test_solid_cable_gaps_of_rolled_back_inserts_close(self):
         s = self.session()
