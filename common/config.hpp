@@ -59,11 +59,12 @@ struct config {
 
     std::string jwt_alg = "HS256";
     std::string jwt_secret;
-    std::string jwt_secret_file;   // HS256 secrets, one per line
-    std::string jwt_public_key;    // a PEM file (one or more keys) or a directory of them
-    std::string jwt_jwks;          // a JWKS file (RFC 7517)
-    std::string jwt_jwks_url;      // http:// or https:// URL of a JWKS
-    std::string jwt_jwks_ca_file;  // PEM CA bundle for an https JWKS URL; empty: the system's
+    std::string jwt_secret_file;       // HS256 secrets, one per line
+    std::string jwt_public_key;        // a PEM file (one or more keys) or a directory of them
+    std::string jwt_jwks;              // a JWKS file (RFC 7517)
+    std::string jwt_jwks_url;          // http:// or https:// URL of a JWKS
+    std::string jwt_jwks_ca_file;      // PEM CA bundle for an https JWKS URL; empty: the system's
+    bool jwt_jwks_allow_http = false;  // an http:// JWKS URL may name a host that is not loopback
     std::chrono::seconds jwt_jwks_refresh{300};
     std::chrono::seconds jwt_jwks_min_refresh{15};  // rate limit: unknown kids and retries
     std::string jwt_audience;

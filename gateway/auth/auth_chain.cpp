@@ -15,21 +15,48 @@ namespace gw::auth {
 
 namespace {
 
-// RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
-constexpr std::size_t min_hs256_secret = 32;
-
 bool has_mode(const config& cfg, std::string_view mode) {
     for (const auto& m : cfg.auth_modes)
         if (m == mode) return true;
     return false;
 }
 
-// The flag's value first, then the file's lines.
-std::vector<std::string> secrets_from(const std::string& value, const std::string& file, std::string_view file_flag) {
+// One rule per kind of secret, the same for the flag and for each line of its file.
+struct secret_rule {
+    std::string_view flag;
+    std::string_view file_flag;
+    std::size_t min_bytes;
+    std::string_view what;
+};
+
+// The proxy secret is a shared password between two machines: as long as an HS256 key.
+constexpr secret_rule proxy_rule{"proxy-secret", "proxy-secret-file", 32, "a proxy secret"};
+// RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
+constexpr secret_rule hs256_rule{"jwt-secret", "jwt-secret-file", 32, "an HS256 secret"};
+// Rails' own floor: ActiveSupport::LegacyKeyGenerator::SECRET_MIN_LENGTH = 30
+// (activesupport/lib/active_support/key_generator.rb, Rails 4.x: "Set a
+// secret_key_base of at least 30 characters"), the strictest check Rails has made;
+// Rails 5.2+ only refuses a blank one, and `rails secret` makes 128 hex digits.
+constexpr secret_rule rails_rule{"rails-secret-key-base", "rails-secret-key-base-file", 30, "a secret_key_base"};
+
+// The flag's value first, then the file's lines; each must pass the rule.
+std::vector<std::string> secrets_from(const secret_rule& rule, const std::string& value, const std::string& file,
+                                      key_files::read_budget& budget) {
+    const std::string need =
+        "is shorter than the " + std::to_string(rule.min_bytes) + " bytes " + std::string(rule.what) + " needs";
     std::vector<std::string> out;
-    if (!value.empty()) out.push_back(value);
-    if (!file.empty())
-        for (auto& s : key_files::read_secrets(file, file_flag)) out.push_back(std::move(s));
+    if (!value.empty()) {
+        if (value.size() < rule.min_bytes) throw std::invalid_argument("--" + std::string(rule.flag) + " " + need);
+        out.push_back(value);
+    }
+    if (!file.empty()) {
+        for (auto& s : key_files::read_secrets(file, rule.file_flag, budget)) {
+            if (s.text.size() < rule.min_bytes)
+                throw std::invalid_argument("--" + std::string(rule.file_flag) + ": '" + file + "' line " +
+                                            std::to_string(s.line) + " " + need);
+            out.push_back(std::move(s.text));
+        }
+    }
     return out;
 }
 
@@ -44,27 +71,19 @@ auto from_file(std::string_view flag, const std::string& path, F&& parse) {
 }
 
 // Keys of the `files` source: secrets or PEM keys for --jwt-alg, and a JWKS file.
-std::vector<jwt_key> jwt_file_keys(const config& cfg) {
+// Keys a JWKS file holds but that are refused are logged and counted in `refused`.
+std::vector<jwt_key> jwt_file_keys(const config& cfg, key_files::read_budget& budget, std::size_t& refused) {
     const auto alg = parse_jwt_alg(cfg.jwt_alg);
     if (!alg) throw std::invalid_argument("--jwt-alg must be HS256, RS256 or ES256");
     const bool has_jwks = !cfg.jwt_jwks.empty() || !cfg.jwt_jwks_url.empty();
     std::vector<jwt_key> keys;
     if (*alg == jwt_alg::hs256) {
-        const auto secrets = secrets_from(cfg.jwt_secret, cfg.jwt_secret_file, "jwt-secret-file");
+        const auto secrets = secrets_from(hs256_rule, cfg.jwt_secret, cfg.jwt_secret_file, budget);
         if (secrets.empty() && !has_jwks)
             throw std::invalid_argument("jwt mode with HS256 needs --jwt-secret or --jwt-secret-file (or a JWKS)");
-        for (std::size_t i = 0; i < secrets.size(); ++i) {
-            if (secrets[i].size() < min_hs256_secret) {
-                const bool from_flag = i == 0 && !cfg.jwt_secret.empty();
-                throw std::invalid_argument(from_flag ? std::string("--jwt-secret must be at least 32 bytes for HS256")
-                                                      : "--jwt-secret-file '" + cfg.jwt_secret_file + "': secret " +
-                                                            std::to_string(i + (cfg.jwt_secret.empty() ? 1 : 0)) +
-                                                            " is shorter than the 32 bytes HS256 needs");
-            }
-            keys.push_back(jwt_key::hmac(secrets[i]));
-        }
+        for (const auto& s : secrets) keys.push_back(jwt_key::hmac(s));
     } else if (!cfg.jwt_public_key.empty()) {
-        for (const auto& f : key_files::read_file_or_directory(cfg.jwt_public_key, "jwt-public-key")) {
+        for (const auto& f : key_files::read_file_or_directory(cfg.jwt_public_key, "jwt-public-key", budget)) {
             auto pem = from_file("jwt-public-key", f.path, [&] { return jwt_key::from_pem(*alg, f.text); });
             keys.insert(keys.end(), pem.begin(), pem.end());
         }
@@ -73,8 +92,10 @@ std::vector<jwt_key> jwt_file_keys(const config& cfg) {
                                     " needs --jwt-public-key (a PEM file or directory) or a JWKS");
     }
     if (!cfg.jwt_jwks.empty()) {
-        const auto text = key_files::read_file(cfg.jwt_jwks, "jwt-jwks");
+        const auto text = key_files::read_file(cfg.jwt_jwks, "jwt-jwks", budget);
         auto set = from_file("jwt-jwks", cfg.jwt_jwks, [&] { return parse_jwks(text); });
+        log_refused(set.refused, "files");
+        refused += set.refused.size();
         keys.insert(keys.end(), set.keys.begin(), set.keys.end());
     }
     return keys;
@@ -105,22 +126,27 @@ struct auth_chain::loaded {
 
 auth_chain::loaded auth_chain::load() const {
     loaded l;
+    key_files::read_budget budget;
     if (has_mode(cfg_, "proxy-header"))
-        l.proxy_secrets = secrets_from(cfg_.proxy_secret, cfg_.proxy_secret_file, "proxy-secret-file");
-    if (has_mode(cfg_, "jwt")) l.jwt_keys = jwt_file_keys(cfg_);
+        l.proxy_secrets = secrets_from(proxy_rule, cfg_.proxy_secret, cfg_.proxy_secret_file, budget);
+    if (has_mode(cfg_, "jwt")) {
+        std::size_t refused = 0;
+        l.jwt_keys = jwt_file_keys(cfg_, budget, refused);
+        keys_refused_.inc(refused);
+    }
     if (has_mode(cfg_, "rails-session"))
-        l.rails_bases =
-            secrets_from(cfg_.rails_secret_key_base, cfg_.rails_secret_key_base_file, "rails-secret-key-base-file");
+        l.rails_bases = secrets_from(rails_rule, cfg_.rails_secret_key_base, cfg_.rails_secret_key_base_file, budget);
     return l;
 }
 
 std::string auth_chain::file_state() const {
     std::string state;
+    key_files::read_budget budget;
     for (const auto* path : {&cfg_.proxy_secret_file, &cfg_.jwt_secret_file, &cfg_.jwt_public_key, &cfg_.jwt_jwks,
                              &cfg_.rails_secret_key_base_file}) {
         if (path->empty()) continue;
         try {
-            for (const auto& f : key_files::read_file_or_directory(*path, "file"))
+            for (const auto& f : key_files::read_file_or_directory(*path, "file", budget))
                 state.append(f.path).append(1, '\0').append(f.text).append(1, '\0');
         } catch (const std::invalid_argument& e) {
             state.append(e.what()).append(1, '\0');
@@ -163,6 +189,8 @@ auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
                 s.ca_file = cfg_.jwt_jwks_ca_file;
                 s.refresh = cfg_.jwt_jwks_refresh;
                 s.min_interval = cfg_.jwt_jwks_min_refresh;
+                s.plain_http = cfg_.jwt_jwks_allow_http ? jwks_fetcher::plain_http_policy::allowed
+                                                        : jwks_fetcher::plain_http_policy::loopback_only;
                 auto* target = j.get();
                 jwks_ = std::make_unique<jwks_fetcher>(keeper_ioc_, std::move(s), [target](std::vector<jwt_key> k) {
                     target->set_keys(jwt_auth::key_source::remote, std::move(k));
@@ -306,6 +334,13 @@ void auth_chain::write_metrics(metrics::exposition& m) const {
     if (proxy_) m.sample("auth_keys", "mode", "proxy-header", static_cast<double>(proxy_secrets_.value()));
     if (jwt_) m.sample("auth_keys", "mode", "jwt", static_cast<double>(jwt_->key_count()));
     if (rails_) m.sample("auth_keys", "mode", "rails-session", static_cast<double>(rails_bases_.value()));
+    if (jwt_) {
+        m.header("jwt_keys_refused_total", "counter",
+                 "Keys of a key set refused (unsound RSA or EC key, a kid given twice), at each load or fetch.");
+        m.sample("jwt_keys_refused_total", "source", "files", static_cast<double>(keys_refused_.value()));
+        if (jwks_)
+            m.sample("jwt_keys_refused_total", "source", "url", static_cast<double>(jwks_->stats().refused.value()));
+    }
     if (!jwks_) return;
     const auto& s = jwks_->stats();
     m.header("jwks_fetches_total", "counter", "Fetches of --jwt-jwks-url, by result.");

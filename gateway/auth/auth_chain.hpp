@@ -91,8 +91,9 @@ private:
     std::optional<net::steady_timer> watch_timer_;
     std::thread keeper_;
 
-    std::mutex reload_mutex_;  // serialises reload(); guards watched_
-    std::string watched_;      // file_state() when credentials were last loaded
+    std::mutex reload_mutex_;                // serialises reload(); guards watched_
+    std::string watched_;                    // file_state() when credentials were last loaded
+    mutable metrics::counter keys_refused_;  // keys of a JWKS file refused, at each load
     metrics::counter reloads_ok_;
     metrics::counter reloads_failed_;
     metrics::gauge proxy_secrets_;

@@ -3,14 +3,17 @@
 #include "auth/json_object.hpp"
 #include "auth/openssl_ptr.hpp"
 #include "base64.hpp"
+#include "log.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <rapidjson/document.h>
 
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace gw::auth {
 
@@ -92,34 +95,44 @@ bool meant_for_signatures(const rapidjson::Value& jwk) {
     return false;
 }
 
-// The key, or nullopt when it is to be skipped.
-std::optional<jwt_key> usable_key(const rapidjson::Value& jwk) {
-    if (has_duplicate_names(jwk) || !meant_for_signatures(jwk)) return std::nullopt;
+// What became of one entry of the set.
+struct entry_result {
+    std::optional<jwt_key> key;  // set: usable
+    std::string refused;         // set: meant for us but unsound; neither: skipped
+    std::string kid;
+};
+
+entry_result usable_key(const rapidjson::Value& jwk) {
+    entry_result r;
+    if (has_duplicate_names(jwk) || !meant_for_signatures(jwk)) return r;
     const auto kty = string_member(jwk, "kty");
-    if (!kty) return std::nullopt;
+    if (!kty) return r;
     jwt_alg alg;
     if (*kty == "RSA") {
         alg = jwt_alg::rs256;
     } else if (*kty == "EC" && string_member(jwk, "crv") == std::string_view("P-256")) {
         alg = jwt_alg::es256;
     } else {
-        return std::nullopt;
+        return r;
     }
-    if (jwk.HasMember("alg") && string_member(jwk, "alg") != to_string(alg)) return std::nullopt;
-    std::string kid;
+    if (jwk.HasMember("alg") && string_member(jwk, "alg") != to_string(alg)) return r;
     if (jwk.HasMember("kid")) {
         const auto k = string_member(jwk, "kid");
-        if (!k) return std::nullopt;
-        kid = *k;
+        if (!k) return r;
+        r.kid = *k;
     }
     EVP_PKEY* pkey = alg == jwt_alg::rs256 ? rsa_key(jwk) : p256_key(jwk);
     ERR_clear_error();
-    if (!pkey) return std::nullopt;
-    try {
-        return jwt_key::from_public_key(alg, pkey, std::move(kid));
-    } catch (const std::invalid_argument&) {
-        return std::nullopt;  // e.g. an RSA key under 2048 bits
+    if (!pkey) {
+        r.refused = "its members do not make a sound key";
+        return r;
     }
+    try {
+        r.key = jwt_key::from_public_key(alg, pkey, r.kid);
+    } catch (const std::invalid_argument& e) {
+        r.refused = e.what();  // e.g. an RSA key under 2048 bits or with e = 1
+    }
+    return r;
 }
 
 }  // namespace
@@ -131,17 +144,33 @@ jwks_keys parse_jwks(std::string_view text) {
     const auto keys = doc.FindMember("keys");
     if (keys == doc.MemberEnd() || !keys->value.IsArray()) throw std::invalid_argument("no \"keys\" array");
     jwks_keys out;
+    std::set<std::pair<jwt_alg, std::string>> kids;  // of the keys taken
     for (const auto& jwk : keys->value.GetArray()) {
         if (!jwk.IsObject()) throw std::invalid_argument("an entry of \"keys\" is not an object");
-        if (auto k = usable_key(jwk))
-            out.keys.push_back(std::move(*k));
+        auto r = usable_key(jwk);
+        if (r.key && !r.kid.empty() && !kids.emplace(r.key->alg(), r.kid).second) {
+            r.key.reset();
+            r.refused = "an earlier key of the set carries its kid";
+        }
+        if (r.key)
+            out.keys.push_back(std::move(*r.key));
+        else if (!r.refused.empty())
+            out.refused.push_back({std::move(r.kid), std::move(r.refused)});
         else
             ++out.skipped;
     }
     if (out.keys.empty())
         throw std::invalid_argument("no usable RS256 or ES256 signing key (" + std::to_string(out.skipped) +
-                                    " skipped)");
+                                    " skipped, " + std::to_string(out.refused.size()) + " refused)");
     return out;
+}
+
+void log_refused(const std::vector<refused_key>& refused, std::string_view source) {
+    for (const auto& k : refused)
+        log::warn("JWT key refused")
+            .str("source", source)
+            .str("kid", std::string_view(k.kid).substr(0, 64))
+            .str("why", k.why);
 }
 
 }  // namespace gw::auth

@@ -61,6 +61,13 @@ std::optional<fetch_url> parse_fetch_url(std::string_view url) {
     return u;
 }
 
+bool is_loopback(std::string_view host) {
+    if (boost::beast::iequals(host, "localhost")) return true;  // RFC 6761 6.3
+    error_code ec;
+    const auto a = net::ip::make_address(host, ec);
+    return !ec && a.is_loopback();
+}
+
 namespace {
 
 std::string display(const fetch_url& u) {
@@ -185,6 +192,8 @@ struct jwks_fetcher::impl {
     }
 
     void publish(jwks_keys got) {
+        stats.refused.inc(got.refused.size());
+        log_refused(got.refused, "url");
         std::string kids;
         for (const auto& k : got.keys) kids += (kids.empty() ? "" : ",") + k.kid();
         key_count = got.keys.size();
@@ -226,6 +235,12 @@ struct jwks_fetcher::impl {
 jwks_fetcher::jwks_fetcher(net::io_context& ioc, settings s, std::function<void(std::vector<jwt_key>)> on_keys) {
     auto url = parse_fetch_url(s.url);
     if (!url) throw std::invalid_argument("--jwt-jwks-url: expected http(s)://host[:port]/path (no user@)");
+    // Over plain http anyone on the path can hand us signing keys: only loopback,
+    // unless the operator says the path is trusted (in-cluster traffic, say).
+    if (!url->tls && s.plain_http == plain_http_policy::loopback_only && !is_loopback(url->host))
+        throw std::invalid_argument(
+            "--jwt-jwks-url: http:// to a host that is not loopback lets anyone on the path inject signing keys; "
+            "use https:// or, if that path is trusted, --jwt-jwks-allow-http");
     display_url_ = display(*url);
     const bool tls = url->tls;
     const std::string ca_file = s.ca_file;

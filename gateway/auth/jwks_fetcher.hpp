@@ -45,12 +45,19 @@ struct fetch_url {
 // nullopt for anything but http://host[:port][/path][?query] (a #fragment is dropped).
 std::optional<fetch_url> parse_fetch_url(std::string_view url);
 
+// "localhost" (any case) or a loopback address literal (127.0.0.0/8, ::1).
+bool is_loopback(std::string_view host);
+
 class jwks_fetcher {
 public:
     static constexpr std::size_t max_body = 1024 * 1024;
 
+    // Whether an http:// URL may name a host that is not loopback.
+    enum class plain_http_policy { loopback_only, allowed };
+
     struct settings {
         std::string url;
+        plain_http_policy plain_http = plain_http_policy::loopback_only;
         std::string ca_file;  // PEM CAs for https; empty: the system's
         std::chrono::seconds refresh{300};
         std::chrono::seconds min_interval{15};
@@ -60,13 +67,15 @@ public:
     struct counters {
         metrics::counter fetched;  // fetches that brought a usable key set
         metrics::counter failed;
+        metrics::counter refused;          // keys refused by parse_jwks, at each fetch
         metrics::gauge keys;               // keys in use from the last good fetch
         metrics::gauge up;                 // 1 when the last fetch worked
         metrics::gauge last_success_unix;  // seconds; 0 before the first
     };
 
     // Throws std::invalid_argument (one line, not echoing the URL) for a URL
-    // parse_fetch_url refuses or a CA file that does not load.
+    // parse_fetch_url refuses, an http:// URL to a host that is not loopback
+    // unless plain_http is allowed, or a CA file that does not load.
     jwks_fetcher(net::io_context& ioc, settings s, std::function<void(std::vector<jwt_key>)> on_keys);
     ~jwks_fetcher();
     jwks_fetcher(const jwks_fetcher&) = delete;

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace gw::auth {
 
@@ -18,6 +19,26 @@ namespace {
 constexpr std::size_t hs256_size = 32;
 constexpr std::size_t es256_half = 32;
 constexpr int min_rsa_bits = 2048;
+// Past this a verification costs more than any signer needs (RFC 7518 asks only for
+// 2048; 8192 is what OpenSSL's own bounds allow for fast exponents).
+constexpr int max_rsa_bits = 8192;
+// RFC 7518 practice is 65537. Below 3 a signature is its own message (e = 1: anyone
+// signs anything); an even one is no RSA key; past 32 bits each verification does
+// work the attacker chooses (OpenSSL bounds it only over 3072-bit moduli).
+constexpr int max_rsa_exponent_bits = 32;
+
+// Why an RSA public key is unsound for RS256, or empty.
+std::string rsa_unsound(const EVP_PKEY* pkey) {
+    const int bits = EVP_PKEY_get_bits(pkey);
+    if (bits < min_rsa_bits) return "RS256 public key is shorter than 2048 bits";
+    if (bits > max_rsa_bits) return "RS256 public key is longer than 8192 bits";
+    BIGNUM* raw = nullptr;
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &raw) != 1) return "RS256 public key has no exponent";
+    const bignum_ptr e(raw);
+    if (!BN_is_odd(e.get()) || BN_num_bits(e.get()) < 2 || BN_num_bits(e.get()) > max_rsa_exponent_bits)
+        return "RS256 public key's exponent is not odd, at least 3 and below 2^32";
+    return {};
+}
 
 // What PEM_read_bio hands out, freed with OPENSSL_free.
 struct pem_block {
@@ -101,8 +122,10 @@ jwt_key jwt_key::from_public_key(jwt_alg alg, EVP_PKEY* raw, std::string kid) {
     if (alg == jwt_alg::hs256) throw std::invalid_argument("HS256 takes a secret, not a public key");
     if (alg == jwt_alg::rs256) {
         if (!EVP_PKEY_is_a(pkey.get(), "RSA")) throw std::invalid_argument("RS256 needs an RSA public key");
-        if (EVP_PKEY_get_bits(pkey.get()) < min_rsa_bits)
-            throw std::invalid_argument("RS256 public key is shorter than 2048 bits");
+        if (auto why = rsa_unsound(pkey.get()); !why.empty()) {
+            ERR_clear_error();
+            throw std::invalid_argument(why);
+        }
     } else {
         std::array<char, 64> group{};
         std::size_t len = 0;

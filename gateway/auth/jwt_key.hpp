@@ -1,6 +1,6 @@
 #pragma once
 // One key a JWT signature may be checked with, bound to exactly one algorithm: an
-// HS256 secret, or an RS256 (RSA, at least 2048 bits) or ES256 (P-256) public key,
+// HS256 secret, or an RS256 or ES256 (P-256) public key,
 // with the "kid" it is known by (empty when it has none). A token is only ever
 // checked with keys of the algorithm its header names, so an RSA public key can
 // never be used as an HMAC secret (algorithm confusion).
@@ -34,6 +34,8 @@ public:
     static std::vector<jwt_key> from_pem(jwt_alg alg, std::string_view pem);
 
     // Takes ownership of pkey (also when it throws, as from_pem does for a misfit).
+    // An RS256 key must be sound: a modulus of 2048 to 8192 bits and an odd
+    // exponent from 3 to 2^32 - 1; anything else throws std::invalid_argument.
     static jwt_key from_public_key(jwt_alg alg, EVP_PKEY* pkey, std::string kid);
 
     jwt_alg alg() const { return alg_; }

@@ -108,11 +108,12 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
     const bool kid_known = kid && std::any_of(keys_.begin(), keys_.end(),
                                               [&](const jwt_key& k) { return k.alg() == *alg && k.kid() == *kid; });
     const bool unknown_kid = kid && !kid_known;
-    bool tried = false;
+    std::size_t tried = 0;
     bool verified = false;
     for (const auto& key : keys_) {
         if (key.alg() != *alg || (kid_known && key.kid() != *kid) || (unknown_kid && !key.kid().empty())) continue;
-        tried = true;
+        if (tried == max_keys_tried) break;  // the bound on one token's work (see the header)
+        ++tried;
         if (key.verify(token.substr(0, dot2), *sig)) {
             verified = true;
             break;
@@ -122,7 +123,7 @@ jwt_result jwt_verifier::verify(std::string_view token, std::int64_t now_unix) c
         // A refused signature leaves entries on this thread's OpenSSL error queue;
         // clear them so they cannot be mistaken for a later, unrelated failure.
         ERR_clear_error();
-        auto r = fail(tried ? reason::bad_signature : reason::unknown_kid);
+        auto r = fail(tried > 0 ? reason::bad_signature : reason::unknown_kid);
         r.unknown_kid = unknown_kid;
         return r;
     }

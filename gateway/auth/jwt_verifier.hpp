@@ -16,6 +16,12 @@
 // that fails too, the result says unknown_kid, so a JWKS source can be fetched again. Without a
 // "kid", every key of the algorithm is tried, the current one first.
 //
+// One token's work is bounded: of the keys chosen above, at most max_keys_tried (8)
+// check its signature, in the order above. A key set carries a kid once (see
+// parse_jwks), so a token naming a kid costs one check per source; keys without a
+// kid (secrets, PEM files, a set's kid-less keys) past the 8th of one algorithm are
+// never reached, which is why rotating through a few at a time is the way.
+//
 // "aud": when an audience is configured the token must name it (a string or an
 // array containing it). When none is configured a token that carries "aud" is
 // refused, as RFC 7519 4.1.3 requires: it was minted for someone else.
@@ -53,6 +59,7 @@ struct jwt_result {
 class jwt_verifier {
 public:
     static constexpr std::size_t max_token_size = 8192;
+    static constexpr std::size_t max_keys_tried = 8;
 
     struct options {
         // One key given as text: alg "HS256" with the secret bytes, or "RS256"/"ES256"

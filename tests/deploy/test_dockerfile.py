@@ -165,7 +165,7 @@ class DockerfileTest(unittest.TestCase):
         # the binary started with that environment plus what `docker run -e` must add
         # (the database and the proxy secret), on a port that is not the default.
         env["SSE_GATEWAY_LISTEN"] = f"127.0.0.1:{harness.free_port()}"
-        env["SSE_GATEWAY_PROXY_SECRET"] = "docker-run-secret"
+        env["SSE_GATEWAY_PROXY_SECRET"] = "docker-run-secret-0123456789abcdef0123456789"
 
         def probe():
             return subprocess.run(["/bin/sh", "-c", command], env=dict(env, PATH=os.environ["PATH"]),

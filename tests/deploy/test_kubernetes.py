@@ -201,10 +201,10 @@ class KubernetesManifestsTest(unittest.TestCase):
                                      (env["SSE_GATEWAY_EVENT"], '{"status":"approved"}'))
                     # An updated Secret (the kubelet swaps the files) is picked up with
                     # the stream still open: the new secret first, the old one kept.
-                    os.replace(self.write_beside(proxy_file, f"rotated-secret\n{proxy_secret}\n"), proxy_file)
+                    os.replace(self.write_beside(proxy_file, f"rotated-secret-0123456789abcdef0123456789\n{proxy_secret}\n"), proxy_file)
                     harness.wait_until(lambda: gw.metrics().get('sse_gateway_config_reloads_total{result="ok"}')
                                        == 1, 15, "the watched Secret file to be reloaded")
-                    with gw.stream(8, secret="rotated-secret") as rotated:
+                    with gw.stream(8, secret="rotated-secret-0123456789abcdef0123456789") as rotated:
                         self.assertEqual(rotated.status, 200)
                     pg.notify("user_7", "denied")
                     self.assertEqual(s.next_event(10)["data"], '{"status":"denied"}')

@@ -15,7 +15,7 @@ import unittest
 import deploy_common as dc
 from deploy_common import harness
 
-SECRET = "nginx-example-secret-3c2b"
+SECRET = "nginx-example-secret-3c2b-0123456789abcdef"
 
 
 class StandInApp(http.server.BaseHTTPRequestHandler):

@@ -39,7 +39,7 @@ REPLICAS = 3
 USERS = int(os.environ.get("SSE_GATEWAY_REPLICA_USERS", "1000"))
 RATE = int(os.environ.get("SSE_GATEWAY_REPLICA_RATE", "300"))
 DRAIN_SECONDS = 4  # the Kubernetes example drains for 20 s; the same, shorter
-SECRET = "replicas-secret-6d5e4f"
+SECRET = "replicas-secret-6d5e4f-0123456789abcdef"
 SQL_DIR = os.path.join(dc.REPO, "deploy", "sql")
 
 # The app's GET /sse_auth, in the same nginx: the session cookie "pre2fa-<id>" names

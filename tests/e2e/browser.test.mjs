@@ -22,7 +22,7 @@ const DEMO = path.join(REPO, 'deploy', 'demo');
 const SQL = path.join(REPO, 'deploy', 'sql');
 const CHROMIUM = '/usr/bin/chromium';
 const PSQL = '/usr/bin/psql';
-const SECRET = 'e2e-secret-6a1f0c9d';
+const SECRET = 'e2e-secret-6a1f0c9d-0123456789abcdef01';
 const JWT_SECRET = 'e2e-jwt-secret-3b7e91c2d4a6f058c0ffee1234';
 const SNAPSHOT_SQL = 'SELECT authy_status FROM users WHERE id = $1';
 const WATCHDOG_MS = 240_000;   // ctest's TIMEOUT is 300 s

@@ -60,7 +60,7 @@ using web::request_header_limit;
 config gateway_config() {
     config c;
     c.auth_modes = {"proxy-header", "jwt", "rails-session"};
-    c.proxy_secret = "fuzz-proxy-secret";
+    c.proxy_secret = "fuzz-proxy-secret-0123456789abcdef";
     c.jwt_secret = "fixture-hs256-secret-0123456789abcdef";
     c.jwt_cookie = "jwt";
     c.rails_secret_key_base =

@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.environ.get("SSE_GATEWAY_SCRIPTS") or os.path.join(HERE, "..", "..", "scripts")
 PSQL = "/usr/bin/psql"
 STREAM_PATH = "/authy/live_status"
-SECRET = "it-secret-0f1e2d3c4b5a"
+SECRET = "it-secret-0f1e2d3c4b5a-6978a5b4c3d2e1f0"
 
 # Resources still alive, cleaned at interpreter exit whatever happened before.
 _live = set()

@@ -5,7 +5,7 @@ import unittest
 
 import harness
 
-SECRET = "sentinel-secret-7c2f9a1e5b"
+SECRET = "sentinel-secret-7c2f9a1e5b-0123456789ab"
 WRONG = "sentinel-wrong-3d8b6e0f4a"
 
 

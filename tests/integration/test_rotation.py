@@ -250,7 +250,7 @@ def via_token(tok_for):
 
 class ProxySecretRotationTest(RotationCase):
     def test_proxy_secrets_rotate_through_the_secret_file(self):
-        old, new = self.secret("proxy-old-7c1e9a3b5d"), self.secret("proxy-new-2f8d6b4a0e")
+        old, new = self.secret("proxy-old-7c1e9a3b5d-0123456789abcdef"), self.secret("proxy-new-2f8d6b4a0e-0123456789abcdef")
         path = write("proxy/secrets", f"{old}\n")
         gw = self.start("--proxy-secret-file", path)
 
@@ -271,7 +271,7 @@ class ProxySecretRotationTest(RotationCase):
 
 class WatchedFilesTest(RotationCase):
     def test_with_a_watch_a_changed_file_is_reloaded_without_a_signal_and_once(self):
-        old, new = self.secret("proxy-watch-old-8a7b6c"), self.secret("proxy-watch-new-1d2e3f")
+        old, new = self.secret("proxy-watch-old-8a7b6c-0123456789abcdef"), self.secret("proxy-watch-new-1d2e3f-0123456789abcdef")
         path = write("watch/secrets", f"{old}\n")
         gw = self.start("--proxy-secret-file", path, "--credentials-watch-seconds", "1")
 
@@ -363,7 +363,7 @@ class JwtRotationTest(RotationCase):
         self.sighup(gw, "failed")
         line = gw.wait_log(lambda l: l.get("msg", "").startswith("credentials reload failed"), 10, "the failure line")
         self.assertEqual(line["level"], "error")
-        self.assertIn("secret 1 is shorter", line["error"])
+        self.assertIn("line 1 is shorter than the 32 bytes", line["error"])
         os.remove(os.path.join(DIR, "keep/secrets"))
         self.sighup(gw, "failed")
         self.open(gw, 52, *via_token(lambda u: token(u, old, "HS256"))(52))

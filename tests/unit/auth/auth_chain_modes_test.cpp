@@ -45,9 +45,9 @@ TEST_CASE("jwt mode with HS256 needs a secret of at least 32 bytes") {
     auto c = jwt_config();
     c.jwt_secret.clear();
     CHECK(error_of(c).find("--jwt-secret") != std::string::npos);
-    c.jwt_secret = "short";
+    c.jwt_secret = "tiny-value";
     CHECK(error_of(c).find("32 bytes") != std::string::npos);
-    CHECK(error_of(c).find("short") == std::string::npos);  // never echo the secret
+    CHECK(error_of(c).find("tiny-value") == std::string::npos);  // never echo the secret
 }
 
 TEST_CASE("jwt mode with RS256 or ES256 needs a readable PEM public key of the right type") {
@@ -110,4 +110,71 @@ TEST_CASE("jwt and rails-session modes can be chained in order") {
         request_context{none, "/authy/live_status?access_token=x.y.z", net::ip::make_address("127.0.0.1")});
     CHECK(bad.what == outcome::invalid);
     CHECK(bad.why == gw::auth::reason::malformed);
+}
+
+TEST_CASE("every secret follows its kind's length rule, from a flag or from each line of its file") {
+    const t::temp_dir dir;
+    const std::string p32(32, 'p'), h32(32, 'h'), r30(30, 'r');
+    struct kind {
+        std::string mode, flag, file_flag;
+        std::string config::*value;
+        std::string config::*file;
+        std::size_t min;
+    };
+    const std::vector<kind> kinds = {
+        {"proxy-header", "--proxy-secret", "--proxy-secret-file", &config::proxy_secret, &config::proxy_secret_file, 32},
+        {"jwt", "--jwt-secret", "--jwt-secret-file", &config::jwt_secret, &config::jwt_secret_file, 32},
+        {"rails-session", "--rails-secret-key-base", "--rails-secret-key-base-file", &config::rails_secret_key_base,
+         &config::rails_secret_key_base_file, 30},
+    };
+    for (const auto& k : kinds) {
+        INFO(k.flag);
+        config c;
+        c.auth_modes = {k.mode};
+        c.rails_cookie = "_app_session";
+        c.*(k.value) = std::string(k.min, 's');
+        CHECK(error_of(c).empty());
+        c.*(k.value) = std::string(k.min - 1, 's');
+        CHECK(error_of(c) == k.flag + " is shorter than the " + std::to_string(k.min) + " bytes " +
+                                 (k.min == 30 ? "a secret_key_base" : k.mode == "jwt" ? "an HS256 secret" : "a proxy secret") +
+                                 " needs");
+        c.*(k.value) = "";
+        const auto path = dir.write(k.mode, "# the current one, rotated 2026-01-01:\n" + std::string(k.min, 'a') +
+                                                "\n\n" + std::string(k.min - 1, 'b') + "\n");
+        c.*(k.file) = path;
+        const auto e = error_of(c);
+        CHECK(e.find(k.file_flag + ": '" + path + "' line 4 is shorter than the " + std::to_string(k.min)) == 0);
+        CHECK(e.find(std::string(k.min - 1, 'b')) == std::string::npos);
+        dir.write(k.mode, "# a comment line of more than thirty-two bytes is no secret\n" + std::string(k.min, 'a') + "\n");
+        CHECK(error_of(c).empty());
+    }
+}
+
+TEST_CASE("a comment line in a secrets file never becomes a key") {
+    const t::temp_dir dir;
+    const std::string sentence = "# rotated 2026-01-01, remove the old one after the deploy";
+    auto c = jwt_config();
+    c.jwt_secret.clear();
+    c.jwt_secret_file = dir.write("jwt", sentence + "\n" + std::string(40, 'k') + "\n");
+    auth_chain chain(c);
+    http::fields f;
+    f.set(http::field::authorization,
+          "Bearer " + t::hs256_token(R"({"alg":"HS256"})", R"({"sub":"7"})", sentence));
+    CHECK(chain.authenticate(request_context{f, "/", net::ip::make_address("127.0.0.1")}).why == reason::bad_signature);
+    f.set(http::field::authorization,
+          "Bearer " + t::hs256_token(R"({"alg":"HS256"})", R"({"sub":"7"})", std::string(40, 'k')));
+    CHECK(chain.authenticate(request_context{f, "/", net::ip::make_address("127.0.0.1")}).user == "7");
+}
+
+TEST_CASE("an http JWKS URL to another host is refused unless --jwt-jwks-allow-http") {
+    config c;
+    c.auth_modes = {"jwt"};
+    c.jwt_alg = "RS256";
+    c.jwt_jwks_url = "http://jwks.example.com/keys";
+    CHECK(error_of(c).find("--jwt-jwks-allow-http") != std::string::npos);
+    c.jwt_jwks_allow_http = true;
+    CHECK(error_of(c).empty());
+    c.jwt_jwks_allow_http = false;
+    c.jwt_jwks_url = "http://localhost:9/keys";
+    CHECK(error_of(c).empty());
 }

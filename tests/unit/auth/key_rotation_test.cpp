@@ -154,18 +154,18 @@ TEST_CASE("a PEM text may hold several keys; anything but public keys and certif
 }
 
 TEST_CASE("the proxy-header mode accepts any configured secret, and a new set replaces the old whole") {
-    proxy_header p("X-User-Id", "X-Gateway-Secret", std::vector<std::string>{"proxy-new", "proxy-old"}, {});
-    CHECK(proxy_run(p, "proxy-new").user == "42");
-    CHECK(proxy_run(p, "proxy-old").user == "42");
+    proxy_header p("X-User-Id", "X-Gateway-Secret", std::vector<std::string>{"proxy-new-0123456789abcdefghijklmnop", "proxy-old-0123456789abcdefghijklmnop"}, {});
+    CHECK(proxy_run(p, "proxy-new-0123456789abcdefghijklmnop").user == "42");
+    CHECK(proxy_run(p, "proxy-old-0123456789abcdefghijklmnop").user == "42");
     CHECK(proxy_run(p, "proxy-").why == gw::auth::reason::bad_secret);
-    p.set_secrets({"proxy-newer", "proxy-new"});
-    CHECK(proxy_run(p, "proxy-newer").user == "42");
-    CHECK(proxy_run(p, "proxy-new").user == "42");
-    CHECK(proxy_run(p, "proxy-old").why == gw::auth::reason::bad_secret);
+    p.set_secrets({"proxy-newer-0123456789abcdefghijklmnop", "proxy-new-0123456789abcdefghijklmnop"});
+    CHECK(proxy_run(p, "proxy-newer-0123456789abcdefghijklmnop").user == "42");
+    CHECK(proxy_run(p, "proxy-new-0123456789abcdefghijklmnop").user == "42");
+    CHECK(proxy_run(p, "proxy-old-0123456789abcdefghijklmnop").why == gw::auth::reason::bad_secret);
     // A rotation never turns the secret check off.
     CHECK_THROWS_AS(p.set_secrets({}), std::invalid_argument);
     CHECK_THROWS_AS(p.set_secrets({"x", ""}), std::invalid_argument);
-    CHECK(proxy_run(p, "proxy-newer").user == "42");
+    CHECK(proxy_run(p, "proxy-newer-0123456789abcdefghijklmnop").user == "42");
 }
 
 TEST_CASE("the rails-session mode reads cookies made with any configured secret_key_base") {
@@ -192,7 +192,7 @@ TEST_CASE("reload() re-reads every credential file and puts the new sets in forc
     const auto rsa_new = t::make_key(true);
     config c;
     c.auth_modes = {"proxy-header", "jwt", "rails-session"};
-    c.proxy_secret_file = dir.write("proxy", "proxy-old\n");
+    c.proxy_secret_file = dir.write("proxy", "proxy-old-0123456789abcdefghijklmnop\n");
     c.jwt_alg = "RS256";
     c.jwt_public_key = dir.path() + "/keys";
     dir.write("keys/old.pem", rsa_old.public_pem);
@@ -204,8 +204,8 @@ TEST_CASE("reload() re-reads every credential file and puts the new sets in forc
     const auto new_token = t::pk_token(rsa_new, false, R"({"alg":"RS256"})", R"({"sub":"7"})");
     // Whether each mode accepts the old and the new credential.
     auto accepts = [&](bool old_ok, bool new_ok) {
-        CHECK((proxy_run(chain, "proxy-old").what == outcome::ok) == old_ok);
-        CHECK((proxy_run(chain, "proxy-new").what == outcome::ok) == new_ok);
+        CHECK((proxy_run(chain, "proxy-old-0123456789abcdefghijklmnop").what == outcome::ok) == old_ok);
+        CHECK((proxy_run(chain, "proxy-new-0123456789abcdefghijklmnop").what == outcome::ok) == new_ok);
         CHECK((token_run(chain, old_token).what == outcome::ok) == old_ok);
         CHECK((token_run(chain, new_token).what == outcome::ok) == new_ok);
         CHECK((cookie_run(chain, skb_old).what == outcome::ok) == old_ok);
@@ -214,14 +214,14 @@ TEST_CASE("reload() re-reads every credential file and puts the new sets in forc
     accepts(true, false);
 
     // Step 1 of a rotation: add the new credential next to the old one.
-    dir.write("proxy", "proxy-new\nproxy-old\n");
+    dir.write("proxy", "proxy-new-0123456789abcdefghijklmnop\nproxy-old-0123456789abcdefghijklmnop\n");
     dir.write("keys/new.pem", rsa_new.public_pem);
     dir.write("skb", skb_new + "\n" + skb_old + "\n");
     REQUIRE(chain.reload().ok);
     accepts(true, true);
 
     // Step 3: remove the old one.
-    dir.write("proxy", "proxy-new\n");
+    dir.write("proxy", "proxy-new-0123456789abcdefghijklmnop\n");
     std::filesystem::remove(dir.path() + "/keys/old.pem");
     dir.write("skb", skb_new + "\n");
     REQUIRE(chain.reload().ok);
@@ -240,24 +240,24 @@ TEST_CASE("a reload that fails anywhere changes nothing and says why without the
     const t::temp_dir dir;
     config c;
     c.auth_modes = {"proxy-header", "jwt", "rails-session"};
-    c.proxy_secret_file = dir.write("proxy", "proxy-old\n");
+    c.proxy_secret_file = dir.write("proxy", "proxy-old-0123456789abcdefghijklmnop\n");
     c.jwt_secret_file = dir.write("jwt", hs_old + "\n");
     c.rails_secret_key_base_file = dir.write("skb", skb_old + "\n");
     c.rails_cookie = "_app_session";
     auth_chain chain(c);
 
     // The proxy and rails files are good, but one JWT secret is too short: no mode changes.
-    dir.write("proxy", "proxy-new\n");
+    dir.write("proxy", "proxy-new-0123456789abcdefghijklmnop\n");
     dir.write("skb", skb_new + "\n");
     dir.write("jwt", hs_new + "\nshort-secret-value\n");
     auto r = chain.reload();
     CHECK_FALSE(r.ok);
     CHECK(r.error.find("--jwt-secret-file") != std::string::npos);
-    CHECK(r.error.find("secret 2 is shorter") != std::string::npos);
+    CHECK(r.error.find("line 2 is shorter than the 32 bytes") != std::string::npos);
     CHECK(r.error.find("short-secret-value") == std::string::npos);
     CHECK(r.error.find(hs_new) == std::string::npos);
-    CHECK(proxy_run(chain, "proxy-old").user == "42");
-    CHECK(proxy_run(chain, "proxy-new").why == gw::auth::reason::bad_secret);
+    CHECK(proxy_run(chain, "proxy-old-0123456789abcdefghijklmnop").user == "42");
+    CHECK(proxy_run(chain, "proxy-new-0123456789abcdefghijklmnop").why == gw::auth::reason::bad_secret);
     CHECK(token_run(chain, hs_token(hs_old)).user == "7");
     CHECK(cookie_run(chain, skb_old).user == "7");
 

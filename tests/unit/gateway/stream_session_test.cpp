@@ -74,7 +74,7 @@ std::size_t count(const std::string& text, std::string_view what) {
 }  // namespace
 
 TEST_CASE("a stream says nothing until its channel is listened, then the head, then events", "[stream]") {
-    stream_fixture f({"--proxy-secret", "s"});
+    stream_fixture f({"--proxy-secret", "stream-session-test-secret-of-32-bytes"});
     CHECK(f.read().empty());  // pending: not even the status line
     f.h.input.confirm_all();
     auto head = f.read();
@@ -87,7 +87,7 @@ TEST_CASE("a stream says nothing until its channel is listened, then the head, t
 }
 
 TEST_CASE("a stream whose channel is not listened in time is answered 503 and closed", "[stream]") {
-    stream_fixture f({"--proxy-secret", "s", "--listen-timeout", "1"});
+    stream_fixture f({"--proxy-secret", "stream-session-test-secret-of-32-bytes", "--listen-timeout", "1"});
     for (int i = 0; i < 300 && !f.closed; ++i) {
         f.read();
         std::this_thread::sleep_for(10ms);
@@ -101,7 +101,7 @@ TEST_CASE("a stream whose channel is not listened in time is answered 503 and cl
 }
 
 TEST_CASE("events arriving during the catch-up wait for it, in order, and supersede the snapshot", "[stream]") {
-    stream_fixture f({"--proxy-secret", "s", "--snapshot-sql", "select 1"});
+    stream_fixture f({"--proxy-secret", "stream-session-test-secret-of-32-bytes", "--snapshot-sql", "select 1"});
     f.h.input.snapshots["1"] = "pending";
     f.h.input.hold_snapshots = true;
     f.h.input.confirm_all();
@@ -119,7 +119,7 @@ TEST_CASE("events arriving during the catch-up wait for it, in order, and supers
 }
 
 TEST_CASE("a snapshot no NOTIFY overtook goes first, the events after it follow", "[stream]") {
-    stream_fixture f({"--proxy-secret", "s", "--snapshot-sql", "select 1"});
+    stream_fixture f({"--proxy-secret", "stream-session-test-secret-of-32-bytes", "--snapshot-sql", "select 1"});
     f.h.input.snapshots["1"] = "pending";
     f.h.input.hold_snapshots = true;
     f.h.input.confirm_all();
@@ -132,7 +132,7 @@ TEST_CASE("a snapshot no NOTIFY overtook goes first, the events after it follow"
 }
 
 TEST_CASE("held events count against the queue bound: past it the stream is closed as slow", "[stream]") {
-    stream_fixture f({"--proxy-secret", "s", "--snapshot-sql", "select 1", "--max-queue-bytes", "1024"});
+    stream_fixture f({"--proxy-secret", "stream-session-test-secret-of-32-bytes", "--snapshot-sql", "select 1", "--max-queue-bytes", "1024"});
     f.h.input.snapshots["1"] = "pending";
     f.h.input.hold_snapshots = true;
     f.h.input.confirm_all();
@@ -146,7 +146,7 @@ TEST_CASE("held events count against the queue bound: past it the stream is clos
 }
 
 TEST_CASE("a client that leaves closes its stream and gives the LISTEN up", "[stream]") {
-    stream_fixture f({"--proxy-secret", "s"});
+    stream_fixture f({"--proxy-secret", "stream-session-test-secret-of-32-bytes"});
     f.h.input.confirm_all();
     f.read();
     f.client.close();
