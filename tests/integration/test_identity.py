@@ -587,8 +587,8 @@ class IsolationTest(IdentityCase):
         seven.expect_no_event(1.0)
 
     def assert_bad_ids_never_reach_the_database(self, gw, requests, control):
-        """Each request is refused with 400 (invalid_user, or bad_request when the
-        HTTP itself is broken) while no channel is listened and PostgreSQL logs no
+        """Each request is refused with 400 (invalid_user, or bad_request or obs_fold
+        when the HTTP itself is broken) while no channel is listened and PostgreSQL logs no
         LISTEN; then `control` (a valid request for user 31337) shows that a LISTEN
         would have been logged."""
         offset = self.server_log_size()
@@ -597,10 +597,11 @@ class IsolationTest(IdentityCase):
             with self.subTest(id=label):
                 status, body = send()
                 self.assertEqual(status, 400, f"{label!r}: {body!r}")
-                self.assertIn(json.loads(body)["error"], ("invalid_user", "bad_request"))
+                self.assertIn(json.loads(body)["error"], ("invalid_user", "bad_request", "obs_fold"))
                 self.assertEqual(gw.metric("sse_gateway_channels_listened"), 0)
         _, other = self.refusal_counts(gw)
-        self.assertGreaterEqual(other.get("invalid_user", 0) + other.get("malformed_request", 0), len(requests))
+        self.assertGreaterEqual(other.get("invalid_user", 0) + other.get("malformed_request", 0) +
+                                other.get("obs_fold", 0), len(requests))
         self.assertEqual(gw.metric("sse_gateway_streams_opened_total"), 0)
         self.assertEqual(self.listen_statements_since(offset), [])
         self.assert_streams_to(gw, 31337, headers=control)
