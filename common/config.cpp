@@ -287,8 +287,10 @@ std::optional<std::string> config_path(int argc, const char* const* argv, const 
 }
 
 // The file's values, lowest of the three sources: an error names the file and line.
-void apply_file(config& c, const std::string& path) {
-    for (const auto& [key, value, line] : read_config_file(path).values) {
+// Returns the file's [[route]] tables, read once the global options are final.
+std::vector<route_table> apply_file(config& c, const std::string& path) {
+    auto file = read_config_file(path);
+    for (const auto& [key, value, line] : file.values) {
         const auto at = path + ":" + std::to_string(line) + ": ";
         const option* o = find_option(key);
         if (!o || key == "config") throw config_error(at + "unknown key '" + escaped(key) + "' (see --help)");
@@ -298,6 +300,126 @@ void apply_file(config& c, const std::string& path) {
             throw config_error(at + key + ": " + std::string(e.what()).substr(key.size() + 4));
         }
     }
+    return std::move(file.routes);
+}
+
+// The options a [[route]] table may set besides path, key, payload and channel-prefix:
+// the per-stream ones, applied through the option table onto a copy of the globals.
+constexpr std::string_view per_route_options[] = {
+    "auth",         "channel-template",  "event",       "wrap-field", "user-pattern",
+    "snapshot-sql", "broadcast-channel", "replay-size", "replay-age", "max-streams-per-user",
+    "cors-origins", "heartbeat",         "retry-ms",
+};
+
+bool is_per_route(std::string_view key) {
+    return std::find(std::begin(per_route_options), std::end(per_route_options), key) != std::end(per_route_options);
+}
+
+// The route the flags describe: the per-stream globals as they are.
+route_config flag_route(const config& c) {
+    route_config r;
+    r.path = c.stream_path;
+    r.auth_modes = c.auth_modes;
+    r.channel_template = c.channel_template;
+    r.event_name = c.event_name;
+    r.wrap_field = c.wrap_field;
+    r.user_pattern = c.user_pattern;
+    r.snapshot_sql = c.snapshot_sql;
+    r.broadcast_channel = c.broadcast_channel;
+    r.replay_size = c.replay_size;
+    r.replay_age = c.replay_age;
+    r.max_streams_per_user = c.max_streams_per_user;
+    r.cors_origins = c.cors_origins;
+    r.heartbeat = c.heartbeat;
+    r.retry = c.retry;
+    return r;
+}
+
+// One [[route]] table over the final globals. Errors name the file, the line and the key.
+route_config table_route(const config& global, const std::string& path, const route_table& table) {
+    config scratch = global;
+    route_key key = route_key::user;
+    std::optional<payload_mode> payload;
+    std::optional<std::string> prefix;
+    bool has_path = false, has_event = false, has_auth = false;
+    std::uint32_t template_line = 0, prefix_line = 0;
+    const auto at = [&path](std::uint32_t line) { return path + ":" + std::to_string(line) + ": route: "; };
+    for (const auto& [name, value, line] : table.values) {
+        try {
+            if (name == "path") {
+                set_path(scratch, name, value);
+                has_path = true;
+            } else if (name == "key") {
+                if (value != "user" && value != "turbo-signed-stream") bad(name, "must be user or turbo-signed-stream");
+                key = value == "user" ? route_key::user : route_key::turbo_signed_stream;
+            } else if (name == "payload") {
+                if (value == "status")
+                    payload = payload_mode::status;
+                else if (value == "raw")
+                    payload = payload_mode::raw;
+                else if (value == "action-cable")
+                    payload = payload_mode::action_cable;
+                else
+                    bad(name, "must be status, raw or action-cable");
+            } else if (name == "channel-prefix") {
+                if (!sse::is_single_line(value)) bad(name, "must be on one line");
+                prefix = value;
+                prefix_line = line;
+            } else if (name == "event" && value.empty()) {
+                scratch.event_name.clear();  // unnamed events: the browser's "message"
+                has_event = true;
+            } else if (is_per_route(name)) {
+                find_option(name)->apply(scratch, name, value);
+                has_event = has_event || name == "event";
+                has_auth = has_auth || name == "auth";
+                if (name == "channel-template") template_line = line;
+            } else {
+                throw config_error(at(line) + "unknown key '" + escaped(name) + "' (see proto_docs/routes.md)");
+            }
+        } catch (const config_error& e) {
+            const std::string what = e.what();
+            if (what.rfind("--", 0) != 0) throw;
+            throw config_error(at(line) + name + ": " + what.substr(name.size() + 4));
+        }
+    }
+    if (!has_path) throw config_error(at(table.line) + "path is required");
+    route_config r = flag_route(scratch);
+    r.key = key;
+    r.channel_prefix = std::move(prefix);
+    if (key == route_key::turbo_signed_stream) {
+        if (template_line)
+            throw config_error(at(template_line) +
+                               "channel-template does not apply to a turbo-signed-stream route (its channel is the "
+                               "signed stream name)");
+        if (global.rails_secret_key_base.empty() && global.rails_secret_key_base_file.empty())
+            throw config_error(at(table.line) + r.path +
+                               ": a turbo-signed-stream route needs rails-secret-key-base or "
+                               "rails-secret-key-base-file");
+        r.channel_template.clear();
+        r.payload = payload.value_or(payload_mode::action_cable);
+        if (!has_event) r.event_name.clear();
+        if (!has_auth) r.auth_modes.clear();
+    } else {
+        if (prefix_line)
+            throw config_error(at(prefix_line) + "channel-prefix applies to turbo-signed-stream routes only");
+        if (r.auth_modes.empty()) throw config_error(at(table.line) + r.path + ": a user route needs an auth mode");
+        r.payload = payload.value_or(payload_mode::status);
+    }
+    return r;
+}
+
+std::vector<route_config> file_routes(const config& global, const std::string& path,
+                                      const std::vector<route_table>& tables) {
+    std::vector<route_config> routes;
+    for (const auto& table : tables) {
+        auto r = table_route(global, path, table);
+        for (const auto& other : routes)
+            if (other.path == r.path)
+                throw config_error(path + ":" + std::to_string(table.line) + ": route: path " + r.path +
+                                   " is already a route");
+        routes.push_back(std::move(r));
+    }
+    return routes;
 }
 
 }  // namespace
@@ -305,7 +427,9 @@ void apply_file(config& c, const std::string& path) {
 parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env) {
     parse_outcome out;
     // Precedence, lowest first: defaults, the --config file, env, flags.
-    if (auto path = config_path(argc, argv, env); path && !path->empty()) apply_file(out.cfg, *path);
+    const auto path = config_path(argc, argv, env);
+    std::vector<route_table> route_tables;
+    if (path && !path->empty()) route_tables = apply_file(out.cfg, *path);
     // The database URL has two extra fallbacks below its own twin: libpq env (empty), DATABASE_URL.
     if (auto v = env("DATABASE_URL")) out.cfg.database_url = *v;
     for (const auto& o : options) {
@@ -343,6 +467,9 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
         o->apply(out.cfg, name, *value);
     }
     if (out.cfg.threads == 0) out.cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+    out.cfg.routes = route_tables.empty() ? std::vector<route_config>{flag_route(out.cfg)}
+                                          : file_routes(out.cfg, *path, route_tables);
+    out.route_tables = !route_tables.empty();
     return out;
 }
 

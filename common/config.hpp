@@ -22,6 +22,37 @@ enum class log_level { debug, info, warn, error };
 // JSON payload names the user (--channel-mode per-user | shared).
 enum class channel_mode { per_user, shared };
 
+// Where a route's channel comes from: the authenticated user (through the channel
+// template), or turbo-rails' signed stream name in the query.
+enum class route_key { user, turbo_signed_stream };
+
+// What a payload becomes as SSE data: the status rule (payload_rule.hpp), the text
+// as it is, or Action Cable's JSON decoded (action_cable_payload.hpp).
+enum class payload_mode { status, raw, action_cable };
+
+// One stream route. Without [[route]] tables in --config, the flags make the one
+// route (key user, payload status); a table's keys override the global options,
+// and whatever it leaves out is the global value. See proto_docs/routes.md.
+struct route_config {
+    std::string path;
+    route_key key = route_key::user;
+    payload_mode payload = payload_mode::status;
+    std::optional<std::string> channel_prefix;  // turbo routes: cable.yml's channel_prefix, joined with ':'
+    std::vector<std::string> auth_modes;        // empty on a turbo route: the signature is the authorization
+    std::string channel_template;               // user routes
+    std::string event_name;                     // empty: unnamed events (the browser's "message")
+    std::string wrap_field;
+    std::string user_pattern;
+    std::string snapshot_sql;
+    std::string broadcast_channel;
+    std::size_t replay_size = 0;
+    std::chrono::seconds replay_age{0};
+    std::uint32_t max_streams_per_user = 0;
+    std::vector<std::string> cors_origins;
+    std::chrono::seconds heartbeat{0};
+    std::chrono::milliseconds retry{0};
+};
+
 // --user-pattern's default: decimal ids, as Rails primary keys are.
 inline constexpr const char* default_user_pattern = "^[0-9]{1,20}$";
 
@@ -103,6 +134,10 @@ struct config {
     std::chrono::seconds queue_usage_interval{15};  // 0: pg_notification_queue_usage() is not read
 
     log_level level = log_level::info;
+
+    // The stream routes: the [[route]] tables of --config, else the one route the
+    // flags above describe. parse_config() always fills it.
+    std::vector<route_config> routes;
 };
 
 // Connections beyond --max-connections that still get /healthz, /readyz and
@@ -136,6 +171,7 @@ using env_lookup = std::function<std::optional<std::string>(const std::string&)>
 struct parse_outcome {
     config cfg;
     bool help = false;
+    bool route_tables = false;  // cfg.routes came from [[route]] tables of --config
 };
 
 parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env);

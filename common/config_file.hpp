@@ -1,6 +1,7 @@
 #pragma once
 // Reads the --config file (TOML) into option values: each top-level key is a
-// flag's long name without the dashes, its value written as the flag takes it.
+// flag's long name without the dashes, its value written as the flag takes it;
+// each [[route]] table is read the same way (proto_docs/routes.md).
 // Strings pass as they are, integers in decimal, booleans as true/false, and an
 // array of strings or integers as the comma list the flag takes. parse_config()
 // applies the values through the same option table as flags and env, below both.
@@ -18,9 +19,16 @@ struct file_value {
     std::uint32_t line = 0;  // where the key is, for error messages
 };
 
+// One [[route]] table: its keys as values, and where it starts.
+struct route_table {
+    std::uint32_t line = 0;
+    std::vector<file_value> values;  // in file order
+};
+
 struct config_file {
     std::string path;
-    std::vector<file_value> values;  // in file order
+    std::vector<file_value> values;   // top-level keys, in file order
+    std::vector<route_table> routes;  // the [[route]] tables, in file order
 };
 
 // Throws config_error with a one-line message naming the file (and the line, where

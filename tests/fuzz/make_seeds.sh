@@ -188,3 +188,59 @@ for name, text in heads.items():
     write(d, name, bytes([0]) + text.encode())
 write(d, "pipelined_split3", bytes([2]) + heads["pipelined"].encode())
 PY
+
+# turbo_name: byte 0 even = a signed name as sent, odd = a name the target signs
+# (byte 0 / 2 picks the key). The signed ones are ActiveSupport's, with the
+# target's bases ("b" * 128, "o" * 64).
+d="$here/corpus/turbo_name"
+rm -rf "$d" && mkdir -p "$d"
+env -u RUBYOPT -u RUBYLIB -u GEM_HOME -u GEM_PATH /usr/bin/ruby - "$d" <<'RB'
+require "json"
+require "active_support"
+require "active_support/key_generator"
+require "active_support/message_verifier"
+d = ARGV.fetch(0)
+key = ActiveSupport::KeyGenerator.new("b" * 128, iterations: 1000).generate_key("turbo/signed_stream_verifier_key")
+v = ActiveSupport::MessageVerifier.new(key, digest: "SHA256", serializer: JSON)
+{ "room" => "gid://demo/Room/1:messages", "unicode" => "caf\u00e9:\u65e5\u672c", "hash" => { "a" => 1 } }.each do |name, value|
+  File.binwrite(File.join(d, "signed_#{name}"), "\x00" + v.generate(value))
+end
+File.binwrite(File.join(d, "name_room"), "\x01gid://demo/Room/1:messages")
+File.binwrite(File.join(d, "name_quotes"), "\x03a \"quoted\"\\ name\n")
+File.binwrite(File.join(d, "name_empty"), "\x05")
+RB
+
+# cable_payload: what Rails' PostgreSQL adapter NOTIFYs (ActiveSupport::JSON.encode).
+d="$here/corpus/cable_payload"
+rm -rf "$d" && mkdir -p "$d"
+env -u RUBYOPT -u RUBYLIB -u GEM_HOME -u GEM_PATH /usr/bin/ruby - "$d" <<'RB'
+require "active_support"
+require "active_support/json"
+d = ARGV.fetch(0)
+{ "turbo" => "<turbo-stream action=\"append\" target=\"m\"><template><p>caf\u00e9 & \u2028</p></template></turbo-stream>",
+  "hash" => { "action" => "refresh" }, "number" => 42, "null" => nil, "lines" => "a\nb\r\nc" }.each do |name, value|
+  File.binwrite(File.join(d, name), ActiveSupport::JSON.encode(value))
+end
+File.binwrite(File.join(d, "not_json"), "<p>plain</p>")
+File.binwrite(File.join(d, "bom_string"), "\xEF\xBB\xBF\"x\"".b)
+RB
+
+# config_file: a file with every kind of value, and broken ones.
+d="$here/corpus/config_file"
+rm -rf "$d" && mkdir -p "$d"
+printf '%s\n' '# demo' 'listen = "127.0.0.1:8080"' 'max-connections = 50000' 'jwt-require-exp = true' \
+  'auth = ["proxy-header", "jwt"]' "snapshot-sql = '''" "SELECT 1" "'''" >"$d/all_kinds"
+printf 'heartbeat = 1.5\n' >"$d/float"
+printf 'listen = \n' >"$d/syntax"
+printf '[[route]]\npath = "/live"\n[[route]]\npath = "/turbo"\nkey = "turbo-signed-stream"\n' >"$d/routes"
+printf 'a = 1\na = 2\n' >"$d/duplicate"
+printf '[\0ar=be t at1.5\n' >"$d/nul_in_header"  # toml++ 3.3 asserted on it
+printf '[[# rode' >"$d/hash_in_header"  # so did this
+printf 'jwt-r\357\273\232 = 1\n' >"$d/nonascii_bare_key"  # and this (toml++ reached __builtin_unreachable)
+cp /dev/null "$d/bare_value_quote"; printf 'listen =1"256.0\357\273\257.0.1"\n' >"$d/bare_value_quote"  # a quote inside a bare value is no string
+printf 'listen =1"256.'"'"'\357\273\257\n' >"$d/bare_value_dot_quote"
+printf "a = t\\r\\r.\\r\\n" >"$d/cr_in_message"  # toml++ quotes the CR in its message
+printf "a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[2\\n" >"$d/deep_arrays"  # recursion: refused past 16 levels
+printf "event = \"\"\"a \\\\\\n  \\303\\251\"\"\"\\n" >"$d/line_end_backslash"  # toml++ asked is_whitespace(é)
+printf "a=+[\"u\\357\\273\\2724\\n\\ta" >"$d/bare_value_bracket"  # toml++ reads +[ as one bare value
+printf "a = {n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n=1\\n" >"$d/deep_inline_tables"

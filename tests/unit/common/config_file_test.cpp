@@ -105,6 +105,150 @@ TEST_CASE("a config file's bad key, value or syntax is one line naming the file 
     CHECK(e.find('\n') == std::string::npos);
     CHECK(error_of({"--config", "/nonexistent/gw.toml"}) ==
           "--config: cannot read /nonexistent/gw.toml: No such file or directory");
+    const toml_file nul(std::string("x = 1\n[  \0ar]\n", 14));
+    CHECK(error_of({"--config", nul.path}) == nul.path + ":2: not TOML: control character U+0000");
     CHECK(error_of({"--config", "/tmp"}) == "--config: /tmp is not a regular file");
     CHECK(error_of({"--config", "/dev/zero"}) == "--config: /dev/zero is not a regular file");
+}
+
+TEST_CASE("without [[route]] tables the flags make the one route, exactly as before", "[config][routes]") {
+    const auto c = parse({"--stream-path", "/live", "--event", "status_changed", "--heartbeat", "7"});
+    REQUIRE(c.routes.size() == 1);
+    const auto& r = c.routes[0];
+    CHECK(r.path == "/live");
+    CHECK(r.key == gw::route_key::user);
+    CHECK(r.payload == gw::payload_mode::status);
+    CHECK(r.event_name == "status_changed");
+    CHECK(r.heartbeat == std::chrono::seconds(7));
+    CHECK(r.channel_template == "user_{user}");
+    CHECK(r.auth_modes == std::vector<std::string>{"proxy-header"});
+}
+
+TEST_CASE("a route's keys override the global options and what it leaves out falls back to them",
+          "[config][routes]") {
+    const toml_file f(R"(heartbeat = 20
+event = "global_event"
+rails-secret-key-base-file = "/run/secrets/skb"
+
+[[route]]
+path = "/authy/live_status"
+
+[[route]]
+path = "/feed"
+channel-template = "feed_{user}"
+payload = "raw"
+event = ""
+replay-size = 500
+cors-origins = ["https://app.example"]
+
+[[route]]
+path = "/live/turbo"
+key = "turbo-signed-stream"
+channel-prefix = "demo_production"
+)");
+    const auto c = parse({"--config", f.path, "--retry-ms", "900"});
+    REQUIRE(c.routes.size() == 3);
+    const auto& authy = c.routes[0];
+    CHECK(authy.path == "/authy/live_status");
+    CHECK(authy.event_name == "global_event");
+    CHECK(authy.heartbeat == std::chrono::seconds(20));
+    CHECK(authy.retry == std::chrono::milliseconds(900));
+    CHECK(authy.payload == gw::payload_mode::status);
+    const auto& feed = c.routes[1];
+    CHECK(feed.channel_template == "feed_{user}");
+    CHECK(feed.payload == gw::payload_mode::raw);
+    CHECK(feed.event_name.empty());
+    CHECK(feed.replay_size == 500);
+    CHECK(feed.cors_origins == std::vector<std::string>{"https://app.example"});
+    CHECK(feed.heartbeat == std::chrono::seconds(20));
+    const auto& turbo = c.routes[2];
+    CHECK(turbo.key == gw::route_key::turbo_signed_stream);
+    CHECK(turbo.payload == gw::payload_mode::action_cable);
+    CHECK(turbo.event_name.empty());
+    CHECK(turbo.auth_modes.empty());
+    CHECK(turbo.channel_template.empty());
+    CHECK(turbo.channel_prefix == std::optional<std::string>("demo_production"));
+    CHECK(turbo.retry == std::chrono::milliseconds(900));
+}
+
+TEST_CASE("a turbo route may still require identity and name its events", "[config][routes]") {
+    const toml_file f(R"(rails-secret-key-base = "x"
+[[route]]
+path = "/turbo"
+key = "turbo-signed-stream"
+auth = "jwt"
+event = "turbo"
+payload = "raw"
+)");
+    const auto r = parse({"--config", f.path}).routes.at(0);
+    CHECK(r.auth_modes == std::vector<std::string>{"jwt"});
+    CHECK(r.event_name == "turbo");
+    CHECK(r.payload == gw::payload_mode::raw);
+    CHECK_FALSE(r.channel_prefix.has_value());
+}
+
+TEST_CASE("bad routes are one-line errors naming the file, the line and the key", "[config][routes]") {
+    const std::string skb = "rails-secret-key-base = \"x\"\n";
+    const toml_file unknown(skb + "[[route]]\npath = \"/a\"\nmax-connections = 5\n");
+    CHECK(error_of({"--config", unknown.path}) ==
+          unknown.path + ":4: route: unknown key 'max-connections' (see proto_docs/routes.md)");
+    const toml_file duplicate(skb + "[[route]]\npath = \"/a\"\n[[route]]\npath = \"/a\"\n");
+    CHECK(error_of({"--config", duplicate.path}) == duplicate.path + ":4: route: path /a is already a route");
+    const toml_file no_path(skb + "[[route]]\nevent = \"x\"\n");
+    CHECK(error_of({"--config", no_path.path}) == no_path.path + ":2: route: path is required");
+    const toml_file bad_value(skb + "[[route]]\npath = \"/a\"\nreplay-size = -1\n");
+    CHECK(error_of({"--config", bad_value.path}).find(bad_value.path + ":4: route: replay-size: ") == 0);
+    const toml_file bad_key(skb + "[[route]]\npath = \"/a\"\nkey = \"session\"\n");
+    CHECK(error_of({"--config", bad_key.path}) ==
+          bad_key.path + ":4: route: key: must be user or turbo-signed-stream");
+    const toml_file bad_payload(skb + "[[route]]\npath = \"/a\"\npayload = \"html\"\n");
+    CHECK(error_of({"--config", bad_payload.path}) ==
+          bad_payload.path + ":4: route: payload: must be status, raw or action-cable");
+    const toml_file builtin(skb + "[[route]]\npath = \"/metrics\"\n");
+    CHECK(error_of({"--config", builtin.path}).find(builtin.path + ":3: route: path: collides") == 0);
+    const toml_file no_secret("[[route]]\npath = \"/t\"\nkey = \"turbo-signed-stream\"\n");
+    CHECK(error_of({"--config", no_secret.path}) ==
+          no_secret.path +
+              ":1: route: /t: a turbo-signed-stream route needs rails-secret-key-base or rails-secret-key-base-file");
+    const toml_file user_template(skb + "[[route]]\npath = \"/t\"\nkey = \"turbo-signed-stream\"\n" +
+                                  "channel-template = \"user_{user}\"\n");
+    CHECK(error_of({"--config", user_template.path}).find(user_template.path +
+                                                          ":5: route: channel-template does not apply") == 0);
+    const toml_file user_prefix(skb + "[[route]]\npath = \"/a\"\nchannel-prefix = \"p\"\n");
+    CHECK(error_of({"--config", user_prefix.path}) ==
+          user_prefix.path + ":4: route: channel-prefix applies to turbo-signed-stream routes only");
+    const toml_file no_auth(skb + "[[route]]\npath = \"/a\"\nauth = []\n");
+    CHECK(error_of({"--config", no_auth.path}) == no_auth.path + ":2: route: /a: a user route needs an auth mode");
+    const toml_file other_table("[server]\nlisten = \"x\"\n");
+    CHECK(error_of({"--config", other_table.path}).find(other_table.path + ":1: [server] is no table") == 0);
+}
+
+TEST_CASE("non-ASCII text is welcome in strings and comments, and refused where TOML forbids it", "[config]") {
+    const toml_file ok("# caf\xc3\xa9\nevent = \"caf\xc3\xa9\"\nwrap-field = '''\xc3\xa9t\xc3\xa9'''\n"
+                       "snapshot-sql = \"\"\"SELECT '\xc3\xa9' \\\"\"\"\"\"\nuser-pattern = '^\xc3\xa9$'\n");
+    const auto c = parse({"--config", ok.path});
+    CHECK(c.event_name == "caf\xc3\xa9");
+    CHECK(c.wrap_field == "\xc3\xa9t\xc3\xa9");
+    CHECK(c.snapshot_sql == "SELECT '\xc3\xa9' \"\"");
+    const toml_file bare_key("event = \"x\"\n\xc3\xa9 = 1\n");
+    CHECK(error_of({"--config", bare_key.path}) ==
+          bare_key.path + ":2: not TOML: a non-ASCII character outside a string or comment");
+    const toml_file deep("a = " + std::string(17, '[') + std::string(17, ']') + "\n");
+    CHECK(error_of({"--config", deep.path}) == deep.path + ":1: not TOML: arrays or tables nested deeper than 16");
+    const toml_file header("[r\xc3\xa9]\n");
+    CHECK(error_of({"--config", header.path}).find(header.path + ":1: not TOML: a non-ASCII") == 0);
+}
+
+TEST_CASE("a non-ASCII character right after a backslash in a string is refused before toml++ reads it",
+          "[config]") {
+    // toml++ 3.3 reaches __builtin_unreachable() asking whether such a character is
+    // whitespace (found by fuzz_config_file).
+    const toml_file escaped("event = \"\"\"a\\\xc3\xa9\"\"\"\n");
+    CHECK(error_of({"--config", escaped.path}) ==
+          escaped.path + ":1: not TOML: a non-ASCII character after a backslash in a string");
+    const toml_file line_end("event = \"\"\"a \\\n   \xc3\xa9\"\"\"\n");
+    CHECK(error_of({"--config", line_end.path}) ==
+          line_end.path + ":2: not TOML: a non-ASCII character after a backslash in a string");
+    const toml_file fine("event = \"\"\"a \\\n   b\xc3\xa9\"\"\"\n");
+    CHECK(parse({"--config", fine.path}).event_name == "a b\xc3\xa9");
 }
