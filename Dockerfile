@@ -42,8 +42,10 @@ USER 10001:10001
 EXPOSE 8080
 ENV SSE_GATEWAY_LISTEN=0.0.0.0:8080
 STOPSIGNAL SIGTERM
-# The probe follows the port of SSE_GATEWAY_LISTEN, so `-e SSE_GATEWAY_LISTEN=...:9090`
-# (or a host-network run on a free port) keeps it passing.
+# The probe follows the ops port when SSE_GATEWAY_OPS_LISTEN is set (then /healthz
+# is served there only: `-e SSE_GATEWAY_OPS_LISTEN=127.0.0.1:9090` keeps it, and
+# /metrics, off the published port), else the port of SSE_GATEWAY_LISTEN, so a
+# host-network run on a free port keeps it passing.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${SSE_GATEWAY_LISTEN##*:}/healthz" || exit 1
+  CMD ops="${SSE_GATEWAY_OPS_LISTEN:-$SSE_GATEWAY_LISTEN}"; curl -fsS "http://127.0.0.1:${ops##*:}/healthz" || exit 1
 ENTRYPOINT ["/usr/local/bin/sse-gateway"]

@@ -79,13 +79,13 @@ std::vector<std::string> to_list(const std::string& v) {
     return out;
 }
 
-void set_listen(config& c, const std::string& flag, const std::string& v) {
+void set_endpoint(std::string& host_out, std::uint16_t& port_out, const std::string& flag, const std::string& v) {
     auto colon = v.rfind(':');
     if (colon == std::string::npos || colon == 0) bad(flag, "expected ADDRESS:PORT, got '" + escaped(v) + "'");
     auto host = v.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    c.listen_host = host;
-    c.listen_port = to_uint<std::uint16_t>(flag, v.substr(colon + 1), 0, 65535);
+    host_out = host;
+    port_out = to_uint<std::uint16_t>(flag, v.substr(colon + 1), 0, 65535);
 }
 
 void set_text_line(std::string& field, const std::string& flag, const std::string& v) {
@@ -129,7 +129,11 @@ const option options[] = {
      "a TOML file of options, each key a flag's long name (e.g. max-connections = 50000); env and flags override it",
      [](config&, const std::string&, const std::string&) {}},  // read before the rest: see parse_config
     {"listen", "ADDR:PORT", "0.0.0.0:8080", "address and port to serve on (port 0 picks a free one)",
-     GW_SET(set_listen(c, f, v))},
+     GW_SET(set_endpoint(c.listen_host, c.listen_port, f, v))},
+    {"ops-listen", "ADDR:PORT", "none",
+     "serve /healthz, /readyz and /metrics here only (the public listener answers 404 for them), e.g. "
+     "127.0.0.1:9090; reachable even when --max-connections is reached",
+     GW_SET(set_endpoint(c.ops_listen_host, c.ops_listen_port, f, v))},
     {"database-url", "CONNINFO", "$DATABASE_URL, else libpq env", "the LISTEN connection's conninfo or URI",
      GW_SET(c.database_url = v)},
     {"threads", "N", "cores",
@@ -484,9 +488,10 @@ connection_budget connection_budget_for(const config& c, std::uint64_t open_file
     else if (c.queue_usage_interval.count() > 0)
         database += 1;  // the queue-usage probe's own query connection
     const std::uint64_t loops = std::max(1u, c.threads) + 2u;
+    const std::uint64_t acceptors = c.ops_listen_host.empty() ? acceptor : 2 * acceptor;
     connection_budget b;
     b.open_file_limit = open_file_limit;
-    b.reserved = stdio + acceptor + per_loop * loops + signal_pipe + database + ops_connection_reserve + spare;
+    b.reserved = stdio + acceptors + per_loop * loops + signal_pipe + database + ops_connection_reserve + spare;
     b.allowed = open_file_limit > b.reserved ? open_file_limit - b.reserved : 0;
     return b;
 }

@@ -60,6 +60,10 @@ struct config {
     // network
     std::string listen_host = "0.0.0.0";
     std::uint16_t listen_port = 8080;
+    // --ops-listen: /healthz, /readyz and /metrics on their own listener (and 404
+    // on the public one); empty host: off, served with everything else.
+    std::string ops_listen_host;
+    std::uint16_t ops_listen_port = 0;
     unsigned threads = 0;  // 0 = hardware concurrency
 
     // database: the LISTEN connection's conninfo; empty means libpq's own env
@@ -141,7 +145,8 @@ struct config {
 };
 
 // Connections beyond --max-connections that still get /healthz, /readyz and
-// /metrics answered, so a full gateway can be probed and scraped.
+// /metrics answered, so a full gateway can be probed and scraped; with
+// --ops-listen, the most connections the ops listener holds at once.
 inline constexpr std::uint64_t ops_connection_reserve = 16;
 // The derived --max-connections never exceeds this: above it, memory (about
 // 1.5 KiB per idle stream plus kernel socket buffers) is the limit to think

@@ -18,6 +18,14 @@ constexpr auto accept_backoff = std::chrono::milliseconds(100);
 constexpr auto drain_grace = std::chrono::seconds(2);
 constexpr auto drain_poll = std::chrono::milliseconds(25);
 
+void open_acceptor(tcp::acceptor& acceptor, const std::string& host, std::uint16_t port) {
+    tcp::endpoint ep(net::ip::make_address(host), port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(net::socket_base::max_listen_connections);
+}
+
 // Runs one loop. Handlers throw nothing by design (STYLE 7); one that does
 // anyway leaves the process half dead, so it is said, with the loop's name, and
 // the process ends at once with loop_failed_exit_code for the orchestrator to
@@ -40,6 +48,8 @@ server::server(config cfg)
     : cfg_(std::move(cfg)),
       state_(cfg_),
       acceptor_(main_ioc_),
+      ops_acceptor_(main_ioc_),
+      ops_accept_retry_(main_ioc_),
       signals_(main_ioc_, SIGINT, SIGTERM),
       accept_retry_(main_ioc_),
       drain_timer_(main_ioc_) {
@@ -72,12 +82,8 @@ server::server(config cfg)
     state_.ready = [this] { return router_->ready(); };
     state_.metrics_text = [this] { return render_metrics(); };
 
-    auto address = net::ip::make_address(cfg_.listen_host);
-    tcp::endpoint ep(address, cfg_.listen_port);
-    acceptor_.open(ep.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(ep);
-    acceptor_.listen(net::socket_base::max_listen_connections);
+    open_acceptor(acceptor_, cfg_.listen_host, cfg_.listen_port);
+    if (!cfg_.ops_listen_host.empty()) open_acceptor(ops_acceptor_, cfg_.ops_listen_host, cfg_.ops_listen_port);
 }
 
 server::~server() {
@@ -86,6 +92,13 @@ server::~server() {
 }
 
 int server::run() {
+    // Before "listening", so whoever waits for that line finds the ops port too.
+    if (ops_acceptor_.is_open()) {
+        auto ops = ops_acceptor_.local_endpoint();
+        log::info("ops listening")
+            .str("address", ops.address().to_string())
+            .num("port", static_cast<std::int64_t>(ops.port()));
+    }
     auto local = acceptor_.local_endpoint();
     log::info("listening")
         .str("address", local.address().to_string())
@@ -109,6 +122,7 @@ int server::run() {
     // SIGHUP reloads the credential files from here on; a JWKS URL is fetched.
     state_.auth.start();
     do_accept();
+    if (ops_acceptor_.is_open()) do_accept_ops();
     run_loop(main_ioc_, "main");
 
     for (auto& t : threads_) t.join();
@@ -151,12 +165,42 @@ void server::do_accept() {
         const auto admit = open <= cfg_.max_connections                            ? web::admission::open
                            : open <= cfg_.max_connections + ops_connection_reserve ? web::admission::ops_only
                                                                                    : web::admission::refused;
-        net::post(target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot),
-                                     admit]() mutable {
-            std::make_shared<web::http_session>(std::move(socket), target, *streams_, state_, std::move(slot), admit)
-                ->run();
-        });
+        const auto role = ops_acceptor_.is_open() ? web::listener_role::public_only : web::listener_role::combined;
+        net::post(target.context(),
+                  [this, &target, socket = std::move(socket), slot = std::move(slot), admit, role]() mutable {
+                      std::make_shared<web::http_session>(std::move(socket), target, *streams_, state_, std::move(slot),
+                                                          admit, role)
+                          ->run();
+                  });
         do_accept();
+    });
+}
+
+void server::do_accept_ops() {
+    // The last loop: with several, not the one every stream and event lives on.
+    auto& target = *loops_.back();
+    ops_acceptor_.async_accept(target.context(), [this, &target](error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !ops_acceptor_.is_open()) return;
+        if (ec) {
+            log::warn("accept failed").str("listener", "ops").str("error", ec.message());
+            ops_accept_retry_.expires_after(accept_backoff);
+            return ops_accept_retry_.async_wait([this](error_code e) {
+                if (!e && ops_acceptor_.is_open()) do_accept_ops();
+            });
+        }
+        // Counted apart from the public connections, so a full public listener
+        // leaves the probes and the scrape their own room (the reserve).
+        web::connection_slot slot(state_.ops_connections);
+        const auto admit = static_cast<std::uint64_t>(state_.ops_connections.value()) <= ops_connection_reserve
+                               ? web::admission::open
+                               : web::admission::refused;
+        net::post(target.context(),
+                  [this, &target, socket = std::move(socket), slot = std::move(slot), admit]() mutable {
+                      std::make_shared<web::http_session>(std::move(socket), target, *streams_, state_, std::move(slot),
+                                                          admit, web::listener_role::ops)
+                          ->run();
+                  });
+        do_accept_ops();
     });
 }
 
@@ -193,6 +237,10 @@ void server::watch_drain() {
 
 void server::finish_shutdown() {
     signals_.cancel();
+    // Open until now, so the probes watch the drain (/readyz says 503).
+    error_code ignored;
+    ops_acceptor_.close(ignored);
+    ops_accept_retry_.cancel();
     router_->stop();
     for (auto& g : guards_) g.reset();
     // Every connection is closed; what remains on the loops are drain timers of

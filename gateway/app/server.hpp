@@ -38,6 +38,7 @@ public:
 
 private:
     void do_accept();
+    void do_accept_ops();  // --ops-listen's: /healthz, /readyz and /metrics only
     void on_accept(error_code ec, tcp::socket socket);
     void begin_shutdown(int signal);
     void watch_drain();
@@ -57,6 +58,8 @@ private:
     std::unique_ptr<hub::router> router_;
 
     tcp::acceptor acceptor_;
+    tcp::acceptor ops_acceptor_;  // open only with --ops-listen
+    net::steady_timer ops_accept_retry_;
     net::signal_set signals_;
     net::steady_timer accept_retry_;
     net::steady_timer drain_timer_;

@@ -279,6 +279,8 @@ class ContainerTest(unittest.TestCase):
                 return yaml.safe_load(f)
         config, secret, deployment = load("configmap.yaml"), load("secret.example.yaml"), load("deployment.yaml")
         config["data"]["SSE_GATEWAY_LISTEN"] = f"127.0.0.1:{port}"
+        ops_port = harness.free_port()
+        config["data"]["SSE_GATEWAY_OPS_LISTEN"] = f"127.0.0.1:{ops_port}"
         secret["stringData"] = {"database-url": self.pg.url, "proxy-secrets": self.secret + "\n"}
         deployment["spec"]["replicas"] = 1
         pod = deployment["spec"]["template"]["spec"]
@@ -299,9 +301,10 @@ class ContainerTest(unittest.TestCase):
         container["image"] = IMAGE
         named = {p["name"]: p["containerPort"] for p in container.pop("ports")}
         self.assertEqual(named["http"], dc.listen_port(load("configmap.yaml")["data"]["SSE_GATEWAY_LISTEN"]))
+        self.assertEqual(named["ops"], dc.listen_port(load("configmap.yaml")["data"]["SSE_GATEWAY_OPS_LISTEN"]))
         for probe in ("readinessProbe", "livenessProbe"):
-            self.assertEqual(container[probe]["httpGet"]["port"], "http")
-            container[probe]["httpGet"]["port"] = port
+            self.assertEqual(container[probe]["httpGet"]["port"], "ops")
+            container[probe]["httpGet"]["port"] = ops_port
         return config, secret, deployment
 
     def create_podman_secret(self, secret):

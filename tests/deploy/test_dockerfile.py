@@ -159,8 +159,10 @@ class DockerfileTest(unittest.TestCase):
         m = re.search(r"\bCMD\s+(.*)$", health)
         self.assertIsNotNone(m, f"unexpected HEALTHCHECK: {health}")
         command = m.group(1)
-        self.assertIn(command.split()[0], self.runtime_packages(), "the probe's tool is not installed")
+        self.assertTrue(set(command.replace(";", " ").split()) & self.runtime_packages(),
+                        "the probe's tool is not installed")
         self.assertIn("SSE_GATEWAY_LISTEN", command, "the probe follows the configured port")
+        self.assertIn("SSE_GATEWAY_OPS_LISTEN", command, "the probe follows the ops port when there is one")
         # The probe, run by the image's /bin/sh (dash) with the image's environment, on
         # the binary started with that environment plus what `docker run -e` must add
         # (the database and the proxy secret), on a port that is not the default.
@@ -176,6 +178,15 @@ class DockerfileTest(unittest.TestCase):
             self.assertEqual(out.returncode, 0, f"HEALTHCHECK failed on a serving gateway: {out.stderr}")
             self.assertEqual(gw.get("/no-such-route")[0], 404, "an unknown path must not answer 200")
         self.assertNotEqual(probe().returncode, 0, "the HEALTHCHECK passes with nothing listening")
+        # With an ops listener, /healthz is served there only (issue 18, item 6): the
+        # probe follows it.
+        env["SSE_GATEWAY_OPS_LISTEN"] = f"127.0.0.1:{harness.free_port()}"
+        with harness.TempPostgres() as pg, \
+                harness.Gateway(env=dict(env, DATABASE_URL=pg.url), listen=None) as gw:
+            gw.wait_log(lambda l: l.get("msg") == "ops listening", 10, "the ops listener")
+            out = probe()
+            self.assertEqual(out.returncode, 0, f"HEALTHCHECK failed on the ops port: {out.stderr}")
+            self.assertEqual(gw.get("/healthz")[0], 404, "the public port must not serve /healthz then")
 
     def test_the_runtime_packages_provide_every_library_the_binary_links(self):
         out = subprocess.run(["readelf", "-d", harness.gateway_bin()], capture_output=True, text=True, timeout=20)

@@ -165,7 +165,9 @@ class KubernetesManifestsTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, root, True)
         env = self.env_of_pod(root)
         port = dc.listen_port(env["SSE_GATEWAY_LISTEN"])
-        env["SSE_GATEWAY_LISTEN"] = "127.0.0.1:0"   # not the pod's port: another test may hold it
+        ops_port = dc.listen_port(env["SSE_GATEWAY_OPS_LISTEN"])
+        env["SSE_GATEWAY_LISTEN"] = "127.0.0.1:0"   # not the pod's ports: another test may hold them
+        env["SSE_GATEWAY_OPS_LISTEN"] = "127.0.0.1:0"
         env["SSE_GATEWAY_CREDENTIALS_WATCH_SECONDS"] = "1"  # the pod's 30 s, shortened for the test
         proxy_file = env["SSE_GATEWAY_PROXY_SECRET_FILE"]
         with open(proxy_file) as f:
@@ -179,19 +181,25 @@ class KubernetesManifestsTest(unittest.TestCase):
             gw = harness.Gateway(env=env, listen=None)
             gw.argv = ["/usr/bin/prlimit", f"--nofile={LOW_SOFT_NOFILE}:", "--"] + gw.argv
             with gw:
-                gw.wait_ready()
+                ops = int(gw.wait_log(lambda l: l.get("msg") == "ops listening", 10, "the ops listener")["port"])
+                harness.wait_until(lambda: harness.http_get(ops, "/readyz")[0] == 200, 15, "/readyz on the ops port")
                 # The binary raised its soft limit to the hard one: no shell wrapper needed.
                 with open(f"/proc/{gw.proc.pid}/limits") as f:
                     soft, hard = next(l for l in f if l.startswith("Max open files")).split()[3:5]
                 self.assertEqual(soft, hard)
+                # The probes and the scrape are on the ops port; the stream port
+                # answers 404 for them (issue 18, item 6).
                 for probe in ("readinessProbe", "livenessProbe"):
                     path = self.container[probe]["httpGet"]["path"]
-                    status, _, body = gw.get(path)
+                    status, _, body = harness.http_get(ops, path)
                     self.assertEqual(status, 200, f"{probe} {path} answered {status}: {body!r}")
+                    self.assertEqual(gw.get(path)[0], 404, f"{path} is served on the stream port too")
                 self.assertEqual(gw.get("/no-such-route")[0], 404)
-                status, _, body = gw.get(self.pod["metadata"]["annotations"]["prometheus.io/path"])
+                metrics_path = self.pod["metadata"]["annotations"]["prometheus.io/path"]
+                status, _, body = harness.http_get(ops, metrics_path)
                 self.assertEqual(status, 200)
                 self.assertIn(b"sse_gateway_", body)
+                self.assertEqual(gw.get(metrics_path)[0], 404)
                 # The ConfigMap's snapshot query runs against the reference schema and
                 # its event name is the page's.
                 with gw.stream(7, secret=proxy_secret) as s:
@@ -213,6 +221,7 @@ class KubernetesManifestsTest(unittest.TestCase):
                 self.assertEqual(listening["stream_path"], env["SSE_GATEWAY_STREAM_PATH"])
             self.assertFalse(any('"level":"error"' in l for l in gw.stdout_lines), gw.tail())
         self.assertEqual(port, self.container_port("http"))
+        self.assertEqual(ops_port, self.container_port("ops"))
 
     @staticmethod
     def write_beside(path, text):
@@ -224,18 +233,30 @@ class KubernetesManifestsTest(unittest.TestCase):
     # ---- ports and probes ------------------------------------------------------------------
     def test_ports_agree_from_configmap_to_container_to_service_to_networkpolicy(self):
         port = dc.listen_port(self.config["data"]["SSE_GATEWAY_LISTEN"])
+        ops = dc.listen_port(self.config["data"]["SSE_GATEWAY_OPS_LISTEN"])
+        self.assertNotEqual(ops, port)
         self.assertEqual(self.container_port("http"), port)
+        self.assertEqual(self.container_port("ops"), ops)
+        # Probes and the scrape on the ops port (issue 18, item 6).
         for probe in ("readinessProbe", "livenessProbe"):
-            self.assertEqual(self.container_port(self.container[probe]["httpGet"]["port"]), port)
+            self.assertEqual(self.container_port(self.container[probe]["httpGet"]["port"]), ops)
         self.assertEqual(self.container["readinessProbe"]["httpGet"]["path"], "/readyz")
         self.assertEqual(self.container["livenessProbe"]["httpGet"]["path"], "/healthz")
-        self.assertEqual(int(self.pod["metadata"]["annotations"]["prometheus.io/port"]), port)
+        self.assertEqual(int(self.pod["metadata"]["annotations"]["prometheus.io/port"]), ops)
+        # The Service exposes the stream port only.
         svc = self.one("Service")
-        for p in svc["spec"]["ports"]:
-            self.assertEqual(self.container_port(p["targetPort"]), port)
+        self.assertEqual({self.container_port(p["targetPort"]) for p in svc["spec"]["ports"]}, {port})
+        # The ops port is open to the monitoring namespace alone, the stream port to
+        # the proxies alone.
         policy = self.one("NetworkPolicy")
-        ingress_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
-        self.assertEqual(ingress_ports, {port})
+        by_port = {}
+        for rule in policy["spec"]["ingress"]:
+            for p in rule["ports"]:
+                by_port.setdefault(p["port"], []).extend(rule["from"])
+        self.assertEqual(set(by_port), {port, ops})
+        monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        self.assertEqual(by_port[ops], [monitoring])
+        self.assertNotIn(monitoring, by_port[port])
 
     def test_selectors_tie_service_pdb_hpa_and_policy_to_the_deployments_pods(self):
         labels = self.pod["metadata"]["labels"]

@@ -200,7 +200,10 @@ class MonitoringTest(harness.GatewayTestCase, unittest.TestCase):
     def live_gateway(self):
         # With --snapshot-sql, so the snapshot families exist too; one refused
         # request, so the labelled refusal families have a sample.
-        gw = self.gateway("--snapshot-sql", "SELECT 'x'::text WHERE $1::text IS NOT NULL", "--queue-usage-seconds", "1")
+        # Scraped on the ops port, as deploy/kubernetes has it (--ops-listen).
+        gw = self.gateway("--snapshot-sql", "SELECT 'x'::text WHERE $1::text IS NOT NULL", "--queue-usage-seconds", "1",
+                          "--ops-listen", "127.0.0.1:0")
+        self.assertNotEqual(gw.ops_port, gw.port)
         gw.wait_ready()
         gw.wait_metric("sse_gateway_pg_notification_queue_usage_up", 1)
         with gw.stream(5) as ok, gw.stream(6, secret="wrong") as refused:
@@ -209,7 +212,9 @@ class MonitoringTest(harness.GatewayTestCase, unittest.TestCase):
         return gw
 
     def live_metrics(self):
-        status, _, body = self.live_gateway().get("/metrics")
+        gw = self.live_gateway()
+        self.assertEqual(gw.get("/metrics")[0], 404)  # the stream port serves no metrics then
+        status, _, body = harness.http_get(gw.ops_port, "/metrics")
         self.assertEqual(status, 200)
         return LiveMetrics(body.decode())
 
@@ -287,7 +292,7 @@ class MonitoringTest(harness.GatewayTestCase, unittest.TestCase):
                                      "the rules are then not evaluated by Prometheus itself")
     def test_prometheus_evaluates_every_rule_and_the_listener_alert_goes_pending(self):
         gw = self.live_gateway()
-        prom = Prometheus(gw.port)
+        prom = Prometheus(gw.ops_port)
         self.addCleanup(prom.close)
         harness.wait_until(prom.ready, 30, "Prometheus to be ready")
         harness.wait_until(lambda: prom.api("query", query='up{job="sse-gateway"}')["result"], 20,

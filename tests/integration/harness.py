@@ -156,6 +156,7 @@ class Gateway:
         self.wait_listening = wait_listening
         self.proc = None
         self.port = None
+        self.ops_port = None  # where /healthz, /readyz and /metrics are: --ops-listen's port, else port
         self.stdout_lines = []
         self.stderr_lines = []
         self._lock = threading.Lock()
@@ -178,6 +179,9 @@ class Gateway:
                 self.close()
                 raise
             self.port = int(line["port"])
+            # With --ops-listen, its line comes first; the probes and /metrics are there.
+            ops = [l for l in self.logs() if l.get("msg") == "ops listening"]
+            self.ops_port = int(ops[0]["port"]) if ops else self.port
         return self
 
     def _preexec(self):
@@ -288,14 +292,14 @@ class Gateway:
 
     def wait_ready(self, timeout=15):
         try:
-            wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "/readyz to answer 200")
+            wait_until(lambda: http_get(self.ops_port, "/readyz")[0] == 200, timeout, "/readyz to answer 200")
         except AssertionError as e:
             # Why it is not ready is in its log (database, JWKS fetches): say it here.
             raise AssertionError(f"{e}\nthe gateway's last lines:\n{self.tail(30)}") from None
 
     def metrics(self):
         """{sample name with labels: value} from /metrics."""
-        status, _, body = self.get("/metrics")
+        status, _, body = http_get(self.ops_port, "/metrics")
         if status != 200:
             raise AssertionError(f"/metrics answered {status}")
         samples = {}

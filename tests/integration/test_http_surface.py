@@ -2,6 +2,7 @@
 readiness and metrics answer as operators expect."""
 import json
 import os
+import socket
 import unittest
 
 import harness
@@ -119,6 +120,53 @@ class HttpSurfaceTest(harness.GatewayTestCase, unittest.TestCase):
         self.assertIsNotNone(first)
         harness.wait_until(lambda: self.gw.metric("sse_gateway_tick_seconds_count") >= first + 20, 10,
                            "tick_seconds_count to grow")
+
+
+class OpsListenerTest(harness.GatewayTestCase, unittest.TestCase):
+    """Issue 18, item 6: with --ops-listen, /healthz, /readyz and /metrics are
+    served there only, and still answer when the public listener is full."""
+
+    def ops_gateway(self, *args):
+        gw = self.gateway("--heartbeat", "600", "--ops-listen", "127.0.0.1:0", *args)
+        line = gw.wait_log(lambda l: l.get("msg") == "ops listening", 10, 'the "ops listening" line')
+        return gw, int(line["port"])
+
+    def test_the_ops_routes_move_to_the_ops_listener(self):
+        gw, ops = self.ops_gateway()
+        harness.wait_until(lambda: harness.http_get(ops, "/readyz")[0] == 200, 15, "/readyz on the ops port")
+        self.assertEqual(harness.http_get(ops, "/healthz")[0], 200)
+        status, _, body = harness.http_get(ops, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertIn(b"sse_gateway_connections", body)
+        for path in ("/healthz", "/readyz", "/metrics"):
+            with self.subTest(path=path):
+                status, _, body = gw.get(path)
+                self.assertEqual(status, 404, body)
+                self.assertEqual(json.loads(body)["error"], "not_found")
+        # The ops listener serves nothing else: no stream opens there.
+        status, _, body = harness.http_get(ops, STREAM, {"X-User-Id": "5", "X-Gateway-Secret": harness.SECRET})
+        self.assertEqual(status, 404, body)
+        with gw.stream(5) as client:  # the public listener still serves streams
+            self.assertEqual(client.status, 200)
+
+    def test_the_ops_listener_answers_when_the_public_one_is_full(self):
+        gw, ops = self.ops_gateway("--max-connections", "1", "--header-timeout", "30")
+        harness.wait_until(lambda: harness.http_get(ops, "/readyz")[0] == 200, 15, "/readyz on the ops port")
+        live = self.stream(gw, 1)
+        idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(40)]
+        self.addCleanup(lambda: [s.close() for s in idle])
+        self.assertEqual(gw.get(STREAM)[0], 503)  # full, its reserve too
+        self.assertEqual(harness.http_get(ops, "/healthz")[0], 200)
+        self.assertEqual(harness.http_get(ops, "/readyz")[0], 503)  # full: not ready, but alive
+        self.assertEqual(harness.http_get(ops, "/metrics")[0], 200)
+        self.pg.notify("user_1", "unharmed")
+        self.assertEqual(live.next_event()["data"], '{"status":"unharmed"}')
+
+    def test_without_ops_listen_the_public_listener_serves_everything(self):
+        gw = self.gateway("--heartbeat", "600")
+        gw.wait_ready()
+        self.assertEqual(gw.get("/metrics")[0], 200)
+        self.assertFalse([l for l in gw.logs() if l.get("msg") == "ops listening"])
 
 
 class DatabaseDownTest(harness.GatewayTestCase, unittest.TestCase):

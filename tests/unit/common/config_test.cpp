@@ -43,6 +43,21 @@ TEST_CASE("defaults match the documented ones", "[config]") {
     CHECK(c.header_timeout == std::chrono::seconds(10));
     CHECK(c.drain == std::chrono::seconds(10));
     CHECK(c.threads >= 1);
+    CHECK(c.ops_listen_host.empty());  // no ops listener: everything on --listen
+}
+
+TEST_CASE("the ops listener comes from --ops-listen or its env twin", "[config]") {
+    auto c = args{{"--ops-listen", "127.0.0.1:9090"}}.parse().cfg;
+    CHECK(c.ops_listen_host == "127.0.0.1");
+    CHECK(c.ops_listen_port == 9090);
+    c = args{{}, {{"SSE_GATEWAY_OPS_LISTEN", "[::1]:0"}}}.parse().cfg;
+    CHECK(c.ops_listen_host == "::1");
+    CHECK(c.ops_listen_port == 0);
+    const args bad{{"--ops-listen", "9090"}};
+    CHECK_THROWS_AS(bad.parse(), gw::config_error);
+    // Its acceptor is one more descriptor.
+    CHECK(gw::connection_budget_for(args{{"--ops-listen", "127.0.0.1:9090"}}.parse().cfg, 20000).reserved ==
+          gw::connection_budget_for(args{}.parse().cfg, 20000).reserved + 1);
 }
 
 TEST_CASE("flags take both --name value and --name=value forms", "[config]") {
