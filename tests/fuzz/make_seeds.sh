@@ -13,7 +13,7 @@ bash "$here/../support/make_auth_fixtures.sh" "$tmp" 2>/dev/null
 cp "$tmp/rsa_public.pem" "$tmp/ec_public.pem" "$here/keys/"
 
 /usr/bin/python3 -I - "$here" "$tmp" <<'PY'
-import json, os, sys, shutil
+import base64, json, os, sys, shutil
 
 here, fixtures = sys.argv[1], sys.argv[2]
 
@@ -152,12 +152,12 @@ heads = {
     "healthz": "GET /healthz HTTP/1.1\r\n" + H + "\r\n",
     "pipelined": "GET /healthz HTTP/1.1\r\n" + H + "\r\nGET /readyz HTTP/1.1\r\n" + H + "\r\n"
                  "GET /metrics HTTP/1.0\r\n\r\n",
-    "proxy": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: 42\r\nX-Gateway-Secret: fuzz-proxy-secret\r\n"
+    "proxy": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: 42\r\nX-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n"
              "Origin: https://app.example\r\nLast-Event-ID: 0badc0de-17\r\n\r\n",
     "proxy_dup": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: 42\r\nX-User-Id: 43\r\n"
-                 "X-Gateway-Secret: fuzz-proxy-secret\r\n\r\n",
+                 "X-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n\r\n",
     "proxy_empty_user": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: \r\n"
-                        "X-Gateway-Secret: fuzz-proxy-secret\r\n\r\n",
+                        "X-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n\r\n",
     "jwt_query": "GET /authy/live_status?x=1&access_token=" + tokens["hs256_good"] + " HTTP/1.1\r\n" + H + "\r\n",
     "jwt_bearer": "GET /authy/live_status HTTP/1.1\r\n" + H + "Authorization: bEaReR  " + tokens["hs256_good"] + "\r\n\r\n",
     "jwt_cookie": "GET /authy/live_status HTTP/1.1\r\n" + H + "Cookie: a=b; jwt=\"" + tokens["hs256_good"] + "\"\r\n\r\n",
@@ -175,18 +175,50 @@ heads = {
     "big_header": "GET /healthz HTTP/1.1\r\n" + H + "X-Pad: " + "a" * 8300 + "\r\n\r\n",
     "bare_lf": "GET /healthz HTTP/1.1\n" + "Host: gw\n\n",
     # Issue 18: fields after the header block (trailers) never act as headers.
-    "trailer_user": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret\r\n"
+    "trailer_user": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n"
                     "Transfer-Encoding: chunked\r\n\r\n0\r\nX-User-Id: 77\r\n" + H +
                     "Last-Event-ID: x-1\r\nOrigin: https://app.example\r\n\r\n",
     "trailer_token": "GET /authy/live_status HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
                      "0\r\nAuthorization: Bearer " + tokens["hs256_good"] + "\r\nCookie: jwt=" + tokens["hs256_good"] +
-                     "\r\nX-Gateway-Secret: fuzz-proxy-secret\r\n\r\n",
-    "obs_fold": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret\r\n"
+                     "\r\nX-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n\r\n",
+    "obs_fold": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n"
                 "X-User-Id: 5\r\n 6\r\n\r\n",
 }
 for name, text in heads.items():
     write(d, name, bytes([0]) + text.encode())
 write(d, "pipelined_split3", bytes([2]) + heads["pipelined"].encode())
+
+# key_set: byte 0 = reader (0 JWKS, 1 PEM for RS256, 2 PEM for ES256); then the text.
+# From the public keys in keys/ (the jwt target's) plus hostile sets made here.
+d = corpus("key_set")
+from cryptography.hazmat.primitives import serialization
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+rsa_pem = open(os.path.join(here, "keys", "rsa_public.pem")).read()
+ec_pem = open(os.path.join(here, "keys", "ec_public.pem")).read()
+rsa_jwk = json.loads(RSAAlgorithm.to_jwk(serialization.load_pem_public_key(rsa_pem.encode())))
+ec_jwk = json.loads(ECAlgorithm.to_jwk(serialization.load_pem_public_key(ec_pem.encode())))
+
+
+def b64u(n):
+    return base64.urlsafe_b64encode(n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")).rstrip(b"=").decode()
+
+sets = {
+    "jwks_good": [dict(rsa_jwk, kid="k", use="sig", alg="RS256"), dict(ec_jwk, kid="e", alg="ES256")],
+    "jwks_no_kids": [rsa_jwk, ec_jwk],
+    "jwks_e1": [dict(rsa_jwk, kid="k"), dict(rsa_jwk, kid="evil", e=b64u(1))],
+    "jwks_even_and_big_e": [dict(rsa_jwk, e=b64u(65536)), dict(rsa_jwk, e=b64u((1 << 32) + 1)), ec_jwk],
+    "jwks_dup_kids": [dict(rsa_jwk, kid="k")] * 4 + [dict(ec_jwk, kid="k")],
+    "jwks_other_uses": [{"kty": "oct", "k": "c2VjcmV0", "kid": "h"}, dict(rsa_jwk, use="enc"),
+                        dict(ec_jwk, crv="P-384"), dict(rsa_jwk, key_ops=["verify"])],
+}
+for name, keys in sets.items():
+    write(d, name, bytes([0]) + json.dumps({"keys": keys}).encode())
+write(d, "jwks_not_a_set", bytes([0]) + b'{"keys":[1],"keys":[]}')
+write(d, "pem_rsa", bytes([1]) + rsa_pem.encode())
+write(d, "pem_rsa_twice", bytes([1]) + (rsa_pem + rsa_pem).encode())
+write(d, "pem_ec", bytes([2]) + ec_pem.encode())
+write(d, "pem_ec_as_rsa", bytes([1]) + ec_pem.encode())
+write(d, "pem_damaged", bytes([1]) + rsa_pem[:200].encode())
 PY
 
 # turbo_name: byte 0 even = a signed name as sent, odd = a name the target signs

@@ -16,7 +16,7 @@ root=$(cd "$here/../.." && pwd)
 seconds=${1:-600}
 [[ $# -gt 0 ]] && shift
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(jwt rails_cookie payload_frame config http_head)
+[[ ${#targets[@]} -gt 0 ]] || targets=(jwt rails_cookie key_set payload_frame config http_head)
 work=${SSE_GATEWAY_FUZZ_WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/sse-gateway-fuzz}
 
 bash "$root/scripts/build.sh" fuzz >/dev/null
