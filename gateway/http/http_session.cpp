@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 
 namespace gw::web {
@@ -34,6 +35,13 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
     const auto left = *expires_at_ms - now_ms;
     if (left > ten_years_ms) return steady_clock::time_point::max();
     return steady_clock::now() + milliseconds(left);
+}
+
+// SO_SNDBUF for a stream: half --max-queue-bytes, which Linux doubles (for its
+// own bookkeeping) and caps at net.core.wmem_max. A slow reader then holds at most
+// about twice --max-queue-bytes: the queue and the kernel's buffer.
+int stream_send_buffer(std::uint64_t max_queue_bytes) {
+    return static_cast<int>(std::min<std::uint64_t>(max_queue_bytes / 2, 1u << 30));
 }
 
 }  // namespace
@@ -181,6 +189,12 @@ void http_session::handle_stream(const request& req) {
     loop_.untrack(track_id_);
     slot_.reset();
     auto socket = stream_.release_socket();
+    // The kernel's send buffer is a second queue behind the stream's own: without
+    // a bound, autotuning grows it for a slow reader up to tcp_wmem's maximum
+    // (4 MiB by default) before --max-queue-bytes acts.
+    error_code ignored_sndbuf;
+    socket.set_option(net::socket_base::send_buffer_size(stream_send_buffer(state_.cfg.max_queue_bytes)),
+                      ignored_sndbuf);
     if (&streams_.home() == &loop_) return open(std::move(socket));
     // Every stream lives on the LISTEN loop (server.cpp): the descriptor moves
     // there, where the socket is made anew (a socket belongs to one io_context).

@@ -1,6 +1,8 @@
 """Limits and bad clients get the right answer and never harm the other streams:
 slow readers, too many connections or streams, slow or huge request headers."""
+import re
 import socket
+import subprocess
 import time
 import unittest
 
@@ -37,6 +39,18 @@ class SlowConsumerTest(harness.GatewayTestCase, unittest.TestCase):
         self.assertEqual(gw.metric("sse_gateway_slow_consumer_closes_total"), 1)
         self.pg.notify("user_10", "after")
         self.assertEqual(normal.next_event()["data"], '{"status":"after"}')
+
+    def test_a_streams_kernel_send_buffer_is_bounded_by_the_queue_limit(self):
+        # Issue 19, item 7: autotuning grew a slow reader's send buffer up to
+        # tcp_wmem's maximum (4 MiB) behind the queue. SO_SNDBUF is half
+        # --max-queue-bytes, which Linux doubles: `ss` shows it as tb.
+        gw = self.gateway("--heartbeat", "600", "--max-queue-bytes", "98304")
+        client = self.stream(gw, 14)
+        port = client.sock.getsockname()[1]
+        out = subprocess.run(["ss", "-tmnH", "state", "established", f"( sport = :{gw.port} and dport = :{port} )"],
+                             capture_output=True, text=True, timeout=10).stdout
+        sizes = re.findall(r"\btb(\d+)", out)
+        self.assertEqual(sizes, ["98304"], out)
 
     def test_a_write_stalled_for_two_heartbeats_is_cut(self):
         # Under the queue bound, a reader that stopped would hold its stream (and its
