@@ -11,7 +11,8 @@ mode=${1:-release}
 targets=()
 [[ $# -gt 0 ]] && shift
 case $mode in
-  release) dir=build;      flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  # Tests on, also in a tree scripts/run.sh configured without them.
+  release) dir=build;      flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSE_GATEWAY_TESTS=ON) ;;
   asan)    dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DSSE_GATEWAY_SANITIZE=ON) ;;
   # Asserts stay on (no NDEBUG); only the fuzz targets and the libraries they test are built.
   fuzz)    dir=build-fuzz; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g"

@@ -2,9 +2,10 @@
 # Installs the Debian 12 packages sse-gateway needs to build, test and run.
 # Only missing packages are installed; with everything present it exits at once.
 # Works as root, or as a user with sudo (e.g. a fresh debian:bookworm container).
-#   scripts/install-deps.sh [GROUP...]   groups: build, test, container
+#   scripts/install-deps.sh [GROUP...]   groups: build, run, test, container
 # No group: build and test. `build` alone is what compiling the gateway needs (the
-# Dockerfile's build stage with RUN_TESTS=0); `container` is what building and
+# Dockerfile's build stage with RUN_TESTS=0); `build run` what scripts/run.sh
+# needs to build and run it with its demo; `container` is what building and
 # running the image needs (the deploy.container test, which skips, saying why,
 # without it).
 set -euo pipefail
@@ -40,6 +41,12 @@ TEST_PACKAGES=(
   clang-format      # scripts/check-format.sh: the product code matches .clang-format
   libclang-rt-14-dev  # libFuzzer and the sanitizer runtimes (clang only recommends it)
 )
+RUN_PACKAGES=(
+  postgresql        # scripts/run.sh's throwaway cluster (initdb, pg_ctl, psql)
+  util-linux        # runuser: start PostgreSQL as the postgres user when root
+  nginx             # the demo page's proxy
+  curl              # trying the stream by hand, as scripts/run.sh prints
+)
 CONTAINER_PACKAGES=(
   podman            # builds the Dockerfile and runs the image, rootful
   runc              # podman's runtime here (crun fails on hybrid cgroups)
@@ -55,9 +62,10 @@ want_node=0
 for group in "${groups[@]}"; do
   case $group in
     build)     PACKAGES+=("${BUILD_PACKAGES[@]}") ;;
+    run)       PACKAGES+=("${RUN_PACKAGES[@]}") ;;
     test)      PACKAGES+=("${TEST_PACKAGES[@]}"); want_node=1 ;;
     container) PACKAGES+=("${CONTAINER_PACKAGES[@]}") ;;
-    *) echo "usage: $0 [build|test|container]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [build|run|test|container]..." >&2; exit 2 ;;
   esac
 done
 

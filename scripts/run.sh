@@ -6,8 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
-bash scripts/build.sh release
+# Only what running needs: the build group plus PostgreSQL, nginx and curl (the
+# `run` group), and the one target. scripts/test.sh installs and builds the rest.
+bash scripts/install-deps.sh build run
+# A tree scripts/build.sh configured is reused as it is; a new one is configured
+# without the tests, whose packages are not installed (build.sh turns them back on).
+[[ -f build/CMakeCache.txt ]] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSE_GATEWAY_TESTS=OFF
+cmake --build build -j"$(nproc)" --target sse-gateway
 
 pgdir=
 demodir=
