@@ -1,5 +1,6 @@
 #include "http/http_session.hpp"
 
+#include "http/last_event_id.hpp"
 #include "http/request_head.hpp"
 #include "http/responses.hpp"
 #include "http/stream_session.hpp"
@@ -13,17 +14,6 @@
 namespace gw::web {
 
 namespace {
-
-// "<boot>-<seq>" with this process's boot id gives seq; anything else is foreign.
-std::optional<std::uint64_t> own_sequence(std::string_view id, std::string_view boot) {
-    if (id.size() <= boot.size() + 1 || id.substr(0, boot.size()) != boot || id[boot.size()] != '-')
-        return std::nullopt;
-    std::uint64_t seq = 0;
-    auto digits = id.substr(boot.size() + 1);
-    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
-    if (ec != std::errc{} || p != digits.data() + digits.size()) return std::nullopt;
-    return seq;
-}
 
 // The credentials' expiry (Unix ms) on the steady clock the registry ticks by;
 // max() when they do not expire. Further than ten years is "never".

@@ -15,11 +15,14 @@
 // see are exactly those of the request's header block, parsed on their own, so a
 // field after it (a chunked body's trailer) can never act as a header; a request
 // announcing a body (Transfer-Encoding, Content-Length above 0) is refused and
-// closes the connection, and no routed request has one; an identity answer is
+// closes the connection, and no routed request has one; a Last-Event-ID gives
+// a sequence exactly when it is the boot id, "-" and digits that fit 64 bits,
+// and then their value (web::own_sequence); an identity answer is
 // either a user or a reason, never both, and is the answer of the first mode that
 // names a user (a proxy-header one only with the proxy's one secret header).
 #include "config.hpp"
 #include "fuzz_support.hpp"
+#include "http/last_event_id.hpp"
 #include "http/request_head.hpp"
 #include "http/request_route.hpp"
 #include "http/shared_state.hpp"
@@ -121,6 +124,27 @@ void check_header_block(const http::request_header<>& used, std::string_view blo
     fuzz_check(a == used.end() && b == expected.end());
 }
 
+// The Last-Event-ID parse the session runs: a sequence exactly when the id is
+// this process's boot id, '-', and decimal digits that fit 64 bits; then it is
+// their value. Checked against the boot id of a reconnecting browser and another.
+void check_last_event_id(std::string_view id) {
+    for (const std::string_view boot : {std::string_view("0badc0de"), id.substr(0, id.find('-'))}) {
+        const auto seq = web::own_sequence(id, boot);
+        const bool shaped = id.size() > boot.size() + 1 && id.starts_with(boot) && id[boot.size()] == '-' &&
+                            id.find_first_not_of("0123456789", boot.size() + 1) == std::string_view::npos;
+        if (!shaped) {
+            fuzz_check(!seq);
+            continue;
+        }
+        // Digits that fit: the value; too many: foreign, never a wrapped number.
+        const auto digits = id.substr(boot.size() + 1);
+        const auto significant = digits.substr(std::min(digits.find_first_not_of('0'), digits.size()));
+        const bool fits = significant.size() < 20 || (significant.size() == 20 && significant <= "18446744073709551615");
+        fuzz_check(seq.has_value() == fits);
+        if (seq) fuzz_check(std::to_string(*seq) == (significant.empty() ? "0" : std::string(significant)));
+    }
+}
+
 // What the session does with one connection, as text: compared across read sizes.
 std::string serve(std::string_view bytes, std::size_t read_size) {
     net::io_context ioc;
@@ -180,6 +204,7 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
         const auto target = req.target();
         transcript += std::string(req.method_string()) + " " + std::string(target) + "\n";
         if (routed.where == web::route::stream) {
+            if (const auto last = req.find("Last-Event-ID"); last != req.end()) check_last_event_id(last->value());
             const auth::request_context ctx{req.base(), target, net::ip::make_address("127.0.0.1")};
             const auto who = s.auth.authenticate(ctx);
             check_chain(who, ctx);

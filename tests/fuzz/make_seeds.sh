@@ -183,6 +183,10 @@ heads = {
                      "\r\nX-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n\r\n",
     "obs_fold": "GET /authy/live_status HTTP/1.1\r\n" + H + "X-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\n"
                 "X-User-Id: 5\r\n 6\r\n\r\n",
+    # own_sequence at the 64-bit edge: one past the maximum, and the maximum with leading zeros.
+    "last_event_id": "".join("GET /authy/live_status HTTP/1.1\r\n" + H + "X-User-Id: 42\r\n"
+                             "X-Gateway-Secret: fuzz-proxy-secret-0123456789abcdef\r\nLast-Event-ID: 0badc0de-" + seq +
+                             "\r\n\r\n" for seq in ("18446744073709551616", "0018446744073709551615")),
 }
 for name, text in heads.items():
     write(d, name, bytes([0]) + text.encode())
