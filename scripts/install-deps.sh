@@ -46,6 +46,7 @@ RUN_PACKAGES=(
   util-linux        # runuser: start PostgreSQL as the postgres user when root
   nginx             # the demo page's proxy
   curl              # trying the stream by hand, as scripts/run.sh prints
+  python3           # the free-port helper of tmp-postgres.sh and the demo's nginx.sh
 )
 CONTAINER_PACKAGES=(
   podman            # builds the Dockerfile and runs the image, rootful
