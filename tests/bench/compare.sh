@@ -42,7 +42,7 @@ do_build=1
 keep=0
 markdown=
 json_dir=
-secret=bench-secret-$$
+secret=bench-secret-$$-0123456789abcdef0123456789  # at least the 32 bytes a proxy secret needs
 command_line="bash tests/bench/compare.sh$(printf " %q" "$@")"
 
 usage() {

@@ -35,7 +35,7 @@ build_dir=$root/build
 keep=0
 json_out=
 poll_ms=10
-secret=relisten-secret-$$
+secret=relisten-secret-$$-0123456789abcdef0123456789  # at least the 32 bytes a proxy secret needs
 command_line="bash tests/bench/relisten.sh$(printf " %q" "$@")"
 
 usage() {

@@ -55,7 +55,7 @@ json_out=
 markdown=
 report_flags=
 poll_ms=10
-secret=scaleout-secret-$$
+secret=scaleout-secret-$$-0123456789abcdef0123456789  # at least the 32 bytes a proxy secret needs
 command_line="bash tests/bench/scaleout.sh$(printf " %q" "$@")"
 
 usage() {

@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 users=150
 per_user=2
-secret=smoke-secret-$$
+secret=smoke-secret-$$-0123456789abcdef0123456789  # at least the 32 bytes a proxy secret needs
 
 # shellcheck source=bench_lib.sh
 source "$here/bench_lib.sh"

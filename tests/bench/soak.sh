@@ -55,7 +55,7 @@ build_dir=$root/build
 gateway_bin=
 keep=0
 json_out=
-secret=soak-secret-$$
+secret=soak-secret-$$-0123456789abcdef0123456789  # at least the 32 bytes a proxy secret needs
 command_line="bash tests/bench/soak.sh$(printf " %q" "$@")"
 
 usage() {
