@@ -277,15 +277,18 @@ const option* find_option(std::string_view flag) {
     return nullptr;
 }
 
-// --config's value: the last on the command line, else its env twin.
-std::optional<std::string> config_path(int argc, const char* const* argv, const env_lookup& env) {
-    std::optional<std::string> path = env(env_name("config"));
+// --config's value, and where it came from ("--config" or its env twin): the
+// last on the command line, else the environment.
+std::optional<std::pair<std::string, std::string>> config_path(int argc, const char* const* argv,
+                                                               const env_lookup& env) {
+    std::optional<std::pair<std::string, std::string>> path;
+    if (auto v = env(env_name("config"))) path.emplace(env_name("config"), *v);
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--config" && i + 1 < argc)
-            path = argv[++i];
+            path.emplace("--config", argv[++i]);
         else if (arg.rfind("--config=", 0) == 0)
-            path = std::string(arg.substr(9));
+            path.emplace("--config", std::string(arg.substr(9)));
     }
     return path;
 }
@@ -431,9 +434,23 @@ std::vector<route_config> file_routes(const config& global, const std::string& p
 parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env) {
     parse_outcome out;
     // Precedence, lowest first: defaults, the --config file, env, flags.
-    const auto path = config_path(argc, argv, env);
+    // Every error about the file starts with where its name came from, as the
+    // flags' and env twins' own errors do.
+    const auto named = config_path(argc, argv, env);
+    std::optional<std::string> path;
     std::vector<route_table> route_tables;
-    if (path && !path->empty()) route_tables = apply_file(out.cfg, *path);
+    if (named && !named->second.empty()) {
+        const auto& [source, file] = *named;
+        // Messages name the file: a path with a line break would split them (found by fuzz_config).
+        if (escaped(file) != file)
+            throw config_error(source + ": " + escaped(file) + ": a path with control characters is refused");
+        path = file;
+        try {
+            route_tables = apply_file(out.cfg, file);
+        } catch (const config_error& e) {
+            throw config_error(source + ": " + e.what());
+        }
+    }
     // The database URL has two extra fallbacks below its own twin: libpq env (empty), DATABASE_URL.
     if (auto v = env("DATABASE_URL")) out.cfg.database_url = *v;
     for (const auto& o : options) {
@@ -471,8 +488,15 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
         o->apply(out.cfg, name, *value);
     }
     if (out.cfg.threads == 0) out.cfg.threads = std::max(1u, std::thread::hardware_concurrency());
-    out.cfg.routes = route_tables.empty() ? std::vector<route_config>{flag_route(out.cfg)}
-                                          : file_routes(out.cfg, *path, route_tables);
+    if (route_tables.empty()) {
+        out.cfg.routes = {flag_route(out.cfg)};
+    } else {
+        try {
+            out.cfg.routes = file_routes(out.cfg, *path, route_tables);
+        } catch (const config_error& e) {
+            throw config_error(named->first + ": " + e.what());
+        }
+    }
     out.route_tables = !route_tables.empty();
     return out;
 }

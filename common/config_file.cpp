@@ -39,7 +39,7 @@ constexpr std::size_t max_config_bytes = 1 << 20;
 // regular file of a sane size.
 std::string read_small_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) throw config_error("--config: cannot read " + path + ": " + std::strerror(errno));
+    if (fd < 0) throw config_error("cannot read " + path + ": " + std::strerror(errno));
     struct stat st {};
     std::string text;
     const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -54,9 +54,8 @@ std::string read_small_file(const std::string& path) {
         text.resize(got);
     }
     ::close(fd);
-    if (!regular) throw config_error("--config: " + path + " is not a regular file");
-    if (static_cast<std::size_t>(st.st_size) > max_config_bytes)
-        throw config_error("--config: " + path + " is larger than 1 MiB");
+    if (!regular) throw config_error(path + " is not a regular file");
+    if (static_cast<std::size_t>(st.st_size) > max_config_bytes) throw config_error(path + " is larger than 1 MiB");
     return text;
 }
 

@@ -40,11 +40,14 @@ gw::config parse(std::vector<std::string> flags, std::map<std::string, std::stri
         .cfg;
 }
 
+// The error without its "--config: " (every error about the file starts so).
 std::string error_of(std::vector<std::string> flags) {
     try {
         parse(std::move(flags));
     } catch (const gw::config_error& e) {
-        return e.what();
+        const std::string what = e.what();
+        if (what.rfind("--config: ", 0) != 0) return "missing --config prefix: " + what;
+        return what.substr(10);
     }
     return "no error";
 }
@@ -103,12 +106,11 @@ TEST_CASE("a config file's bad key, value or syntax is one line naming the file 
     const auto e = error_of({"--config", syntax.path});
     CHECK(e.find(syntax.path + ":1: not TOML: ") == 0);
     CHECK(e.find('\n') == std::string::npos);
-    CHECK(error_of({"--config", "/nonexistent/gw.toml"}) ==
-          "--config: cannot read /nonexistent/gw.toml: No such file or directory");
+    CHECK(error_of({"--config", "/nonexistent/gw.toml"}) == "cannot read /nonexistent/gw.toml: No such file or directory");
     const toml_file nul(std::string("x = 1\n[  \0ar]\n", 14));
     CHECK(error_of({"--config", nul.path}) == nul.path + ":2: not TOML: control character U+0000");
-    CHECK(error_of({"--config", "/tmp"}) == "--config: /tmp is not a regular file");
-    CHECK(error_of({"--config", "/dev/zero"}) == "--config: /dev/zero is not a regular file");
+    CHECK(error_of({"--config", "/tmp"}) == "/tmp is not a regular file");
+    CHECK(error_of({"--config", "/dev/zero"}) == "/dev/zero is not a regular file");
 }
 
 TEST_CASE("without [[route]] tables the flags make the one route, exactly as before", "[config][routes]") {
@@ -251,4 +253,15 @@ TEST_CASE("a non-ASCII character right after a backslash in a string is refused 
           line_end.path + ":2: not TOML: a non-ASCII character after a backslash in a string");
     const toml_file fine("event = \"\"\"a \\\n   b\xc3\xa9\"\"\"\n");
     CHECK(parse({"--config", fine.path}).event_name == "a b\xc3\xa9");
+}
+
+TEST_CASE("errors about the config file start with where its name came from, flag or env twin", "[config]") {
+    const toml_file f("max-conections = 5\n");
+    try {
+        parse({}, {{"SSE_GATEWAY_CONFIG", f.path}});
+        FAIL("accepted");
+    } catch (const gw::config_error& e) {
+        CHECK(std::string(e.what()) == "SSE_GATEWAY_CONFIG: " + f.path + ":1: unknown key 'max-conections' (see --help)");
+    }
+    CHECK(error_of({"--config", "/tmp/a\rb"}) == "/tmp/a\\rb: a path with control characters is refused");
 }
