@@ -331,7 +331,9 @@ class ContainerTest(unittest.TestCase):
         ids = re.search(r"Pod:\s+(\w+)\s+Container:\s+(\w+)", play.stdout)
         self.assertIsNotNone(ids, play.stdout)
         pod_id, container_id = ids.groups()
-        self.wait_ready(container_id, port)
+        # The probes and /metrics answer on the ops listener only (the public one 404s them).
+        ops_port = dc.listen_port(config["data"]["SSE_GATEWAY_OPS_LISTEN"])
+        self.wait_ready(container_id, ops_port)
         info = podman.inspect(container_id)
         pid = info["State"]["Pid"]
         pod_spec = deployment["spec"]["template"]["spec"]
@@ -375,7 +377,7 @@ class ContainerTest(unittest.TestCase):
         health = info["Config"].get("Healthcheck") or {}
         self.assertIn(container["livenessProbe"]["httpGet"]["path"], " ".join(health.get("Test", [])), health)
         self.assert_healthy(container_id)
-        self.assertEqual(harness.http_get(port, container["readinessProbe"]["httpGet"]["path"])[0], 200)
+        self.assertEqual(harness.http_get(ops_port, container["readinessProbe"]["httpGet"]["path"])[0], 200)
 
         # Stopped as the kubelet would (SIGTERM, then the grace period): the open stream
         # ends with its retry: hint and the gateway exits 0 within the grace period.

@@ -280,3 +280,4 @@ printf "a = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[
 printf "event = \"\"\"a \\\\\\n  \\303\\251\"\"\"\\n" >"$d/line_end_backslash"  # toml++ asked is_whitespace(é)
 printf "a=+[\"u\\357\\273\\2724\\n\\ta" >"$d/bare_value_bracket"  # toml++ reads +[ as one bare value
 printf "a = {n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n={n=1\\n" >"$d/deep_inline_tables"
+printf -- '--config=/tmp/a\rb\0SSE_GATEWAY_CONFIG=/nonexistent\n' >"$here/corpus/config/config_path_cr"  # a CR in the path split the message
