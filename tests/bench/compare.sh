@@ -38,6 +38,7 @@ workers=
 repeat=1
 gateway_flags=
 build_dir=$root/build
+baseline_bin=
 do_build=1
 keep=0
 markdown=
@@ -70,6 +71,9 @@ usage: $0 [options]
                          defaults, so they override them), e.g. "--heartbeat 600"
   --repeat N             run every target N times, interleaved; the table shows
                          the median of each figure (default 1)
+  --baseline-bin PATH    also run this sse-gateway binary (say, an older commit's
+                         build) as gateway-tN-baseline right after each gateway run,
+                         interleaved in every round: a regression shows side by side
   --build-dir DIR        CMake build tree (default build/; created with scripts/build.sh)
   --no-build             use the binaries already in the build tree
   --small                --streams 600 --rate-seconds 3 --flat-seconds 2 --idle-seconds 1
@@ -96,6 +100,7 @@ while [[ $# -gt 0 ]]; do
     --repeat) repeat=$2; shift 2 ;;
     --gateway-flags) gateway_flags=$2; shift 2 ;;
     --build-dir) build_dir=$(realpath -m "$2"); shift 2 ;;
+    --baseline-bin) baseline_bin=$(realpath -m "$2"); shift 2 ;;
     --no-build) do_build=0; shift ;;
     --small) streams=600; rate_seconds=3; flat_seconds=2; idle_seconds=1; shift ;;
     --markdown) markdown=$(realpath -m "$2"); shift 2 ;;
@@ -149,7 +154,7 @@ load_bin=$build_dir/tests/bench/sse-load
 pub_bin=$build_dir/tests/bench/sse-notify-pub
 floor_bin=$build_dir/tests/bench/sse-pg-floor
 relay_bin=$build_dir/tests/bench/sse-relay
-for b in "$gateway_bin" "$load_bin" "$pub_bin" "$floor_bin" "$relay_bin"; do
+for b in "$gateway_bin" "$load_bin" "$pub_bin" "$floor_bin" "$relay_bin" ${baseline_bin:+"$baseline_bin"}; do
   [[ -x $b ]] || die "missing $b (build first or drop --no-build)"
 done
 
@@ -265,10 +270,10 @@ save_metrics() { # when
   curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$tmp/$label.r$round.$1.metrics" 2>/dev/null || true
 }
 
-run_gateway() { # gateway flags...; uses label, pub_target
+run_gateway() { # gateway flags...; uses label, pub_target; the binary is $run_bin or $gateway_bin
   local extra=()
   read -r -a extra <<<"$gateway_flags"
-  "$gateway_bin" --listen 127.0.0.1:0 --database-url "$db_url" --proxy-secret "$secret" --heartbeat 15 "$@" \
+  "${run_bin:-$gateway_bin}" --listen 127.0.0.1:0 --database-url "$db_url" --proxy-secret "$secret" --heartbeat 15 "$@" \
     "${extra[@]}" >"$tmp/$label.log" 2>&1 &
   server_pid=$!
   port=$(wait_for_port_in_log "$tmp/$label.log" "$server_pid") || die "gateway did not start: $(tail -3 "$tmp/$label.log")"
@@ -328,6 +333,10 @@ for target in "${target_list[@]}"; do
         pub_target=(--database-url "$db_url")
         broadcast_channel=sse_bench_broadcast
         run_gateway --threads "$threads" --broadcast-channel "$broadcast_channel"
+        if [[ -n $baseline_bin ]]; then
+          label=gateway-t$threads-baseline
+          run_bin=$baseline_bin run_gateway --threads "$threads" --broadcast-channel "$broadcast_channel"
+        fi
         broadcast_channel=
       done
       ;;

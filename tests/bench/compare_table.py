@@ -199,8 +199,9 @@ def main():
         out.append("Targets (issues 6 and 12), %s (latency against: %s; keeping up against: %s):" % (
             label, issue_floor if issue_floor in m else "not run", floor if floor in m else "not run"))
         family = "gateway-shared-t" if "shared" in label else "gateway-t"
-        first_of_family = next(x for x in labels if x.startswith(family))
-        siblings = [x for x in labels if x.startswith(family)] if label == first_of_family else [label]
+        # A --baseline-bin run (gateway-tN-baseline) is judged alone, not as a thread count.
+        same = [x for x in labels if x.startswith(family) and not x.endswith("-baseline")]
+        siblings = same if same and label == same[0] else [label]
         out.extend(check_targets(m, label, m.get(floor, {}), siblings, m.get(issue_floor, {})))
     if "relay" in targets:
         for label in labels:
