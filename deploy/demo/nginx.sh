@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Runs the OneTouch demo page behind Debian's nginx, proxying the stream route to
-# a gateway on loopback. Everything (config, pid, logs, temp files) lives in DIR.
-#   deploy/demo/nginx.sh start DIR PORT GATEWAY SECRET
+# Runs the demo pages behind Debian's nginx, proxying the stream routes to a
+# gateway on loopback. Everything (config, pid, logs, temp files, the rendered Turbo
+# page) lives in DIR.
+#   deploy/demo/nginx.sh start DIR PORT GATEWAY SECRET [SIGNED_STREAM_NAME STREAM_NAME]
 #       PORT 0 picks a free port; prints http://127.0.0.1:PORT/ once nginx listens.
 #       GATEWAY is the gateway's HOST:PORT, or a port on 127.0.0.1.
+#       With a signed stream name, /turbo is the Turbo Streams page subscribed to
+#       it, and /turbo.js is @hotwired/turbo copied from deploy/demo/node_modules
+#       (deploy/demo/setup.sh installs it); without, both answer 404.
 #   deploy/demo/nginx.sh stop DIR
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 NGINX=${NGINX:-/usr/sbin/nginx}
-usage() { echo "usage: $0 start DIR PORT GATEWAY SECRET | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR PORT GATEWAY SECRET [SIGNED_STREAM_NAME STREAM_NAME] | stop DIR" >&2; exit 2; }
+TURBO_JS=$here/node_modules/@hotwired/turbo/dist/turbo.es2017-umd.js
 
 free_port() {
   /usr/bin/python3 -c 'import socket
@@ -36,12 +41,22 @@ render() { # port gateway secret
       "$here/nginx.conf.in" >"$dir/nginx.conf"
 }
 
-start() { # port gateway secret
+# The Turbo page with its signed stream name, and Turbo itself beside it: the page
+# loads nothing from anywhere else.
+turbo_page() { # signed_name stream_name
+  [[ -f $TURBO_JS ]] || { echo "demo-nginx: $TURBO_JS not found (run deploy/demo/setup.sh)" >&2; exit 1; }
+  mkdir -p "$dir/www"
+  cp "$TURBO_JS" "$dir/www/turbo.js"
+  /usr/bin/python3 "$here/turbo_demo.py" page "$here/turbo.html" "$dir/www/turbo.html" "$1" "$2"
+}
+
+start() { # port gateway secret [signed_name stream_name]
   local gateway=$2
   [[ $gateway == *:* ]] || gateway=127.0.0.1:$gateway
   [[ -x $NGINX ]] || { echo "demo-nginx: $NGINX not found (scripts/install-deps.sh installs nginx)" >&2; exit 1; }
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
+  [[ $# -lt 5 ]] || turbo_page "$4" "$5"
   local port=$1 attempt
   for attempt in 1 2 3 4 5; do
     [[ $1 == 0 ]] && port=$(free_port)
@@ -72,7 +87,7 @@ stop() {
 cmd=$1
 dir=$2
 case $cmd in
-  start) [[ $# -eq 5 ]] || usage; start "$3" "$4" "$5" ;;
+  start) [[ $# -eq 5 || $# -eq 7 ]] || usage; start "${@:3}" ;;
   stop) [[ $# -eq 2 ]] || usage; stop ;;
   *) usage ;;
 esac
