@@ -39,6 +39,7 @@ repeat=1
 gateway_flags=
 build_dir=$root/build
 baseline_bin=
+baseline_flags=
 do_build=1
 keep=0
 markdown=
@@ -69,11 +70,14 @@ usage: $0 [options]
   --workers W            sse-load processes (default: one per 9,500 streams)
   --gateway-flags "F"    extra sse-gateway flags for every gateway run (after the
                          defaults, so they override them), e.g. "--heartbeat 600"
-  --repeat N             run every target N times, interleaved; the table shows
+  --repeat N             run every target N times, interleaved, each round starting
+                         at the next target (use a multiple of their number); the table shows
                          the median of each figure (default 1)
   --baseline-bin PATH    also run this sse-gateway binary (say, an older commit's
                          build) as gateway-tN-baseline right after each gateway run,
                          interleaved in every round: a regression shows side by side
+  --baseline-flags "F"   extra sse-gateway flags for the baseline runs only: with
+                         --baseline-bin the same binary, another setting is compared
   --build-dir DIR        CMake build tree (default build/; created with scripts/build.sh)
   --no-build             use the binaries already in the build tree
   --small                --streams 600 --rate-seconds 3 --flat-seconds 2 --idle-seconds 1
@@ -101,6 +105,7 @@ while [[ $# -gt 0 ]]; do
     --gateway-flags) gateway_flags=$2; shift 2 ;;
     --build-dir) build_dir=$(realpath -m "$2"); shift 2 ;;
     --baseline-bin) baseline_bin=$(realpath -m "$2"); shift 2 ;;
+    --baseline-flags) baseline_flags=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --small) streams=600; rate_seconds=3; flat_seconds=2; idle_seconds=1; shift ;;
     --markdown) markdown=$(realpath -m "$2"); shift 2 ;;
@@ -325,7 +330,14 @@ IFS=, read -r -a target_list <<<"$targets"
 IFS=, read -r -a thread_list <<<"$gateway_threads"
 for ((round = 1; round <= repeat; round++)); do
 (( repeat == 1 )) || log "round $round of $repeat"
-for target in "${target_list[@]}"; do
+# Round r starts at the r-th target (the list rotated by r - 1), so every target
+# runs in every position equally often over a multiple of the number of targets.
+# Position matters on this VM: in an A/A run (the same gateway binary twice per
+# round, right after the relay and right after itself) the one after the relay
+# was ~27 µs slower at the median in 4 rounds of 5 (BENCHMARKS.md).
+round_targets=("${target_list[@]:$(( (round - 1) % ${#target_list[@]} ))}" \
+               "${target_list[@]:0:$(( (round - 1) % ${#target_list[@]} ))}")
+for target in "${round_targets[@]}"; do
   case $target in
     gateway)
       for threads in "${thread_list[@]}"; do
@@ -335,7 +347,9 @@ for target in "${target_list[@]}"; do
         run_gateway --threads "$threads" --broadcast-channel "$broadcast_channel"
         if [[ -n $baseline_bin ]]; then
           label=gateway-t$threads-baseline
-          run_bin=$baseline_bin run_gateway --threads "$threads" --broadcast-channel "$broadcast_channel"
+          # shellcheck disable=SC2086  # word splitting of the extra flags is wanted
+          run_bin=$baseline_bin run_gateway --threads "$threads" --broadcast-channel "$broadcast_channel" \
+            $baseline_flags
         fi
         broadcast_channel=
       done
