@@ -5,7 +5,9 @@ namespace gw::sse {
 std::string frame_event(std::string_view id, std::string_view event, std::string_view data) {
     std::string out;
     out.reserve(id.size() + event.size() + data.size() + 32);
-    out.append("id: ").append(id).append("\nevent: ").append(event).append("\n");
+    out.append("id: ").append(id).append("\n");
+    // No "event:" line at all for an unnamed event: the browser dispatches it as "message".
+    if (!event.empty()) out.append("event: ").append(event).append("\n");
     std::size_t pos = 0;
     for (;;) {
         auto end = data.find_first_of("\r\n", pos);

@@ -8,7 +8,8 @@ namespace gw::sse {
 
 // "id: <id>\nevent: <event>\ndata: <line>\n...\n\n". The data is split at every
 // line terminator SSE recognises (\r\n, \r, \n) into its own "data:" line, so the
-// browser's reassembly (lines joined with \n) gives back the text.
+// browser's reassembly (lines joined with \n) gives back the text. An empty
+// event name writes no "event:" line: the browser's "message" event.
 std::string frame_event(std::string_view id, std::string_view event, std::string_view data);
 
 // The first bytes of every stream: the reconnect hint and a comment that makes

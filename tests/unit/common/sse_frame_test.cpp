@@ -9,6 +9,10 @@ TEST_CASE("an event is framed with id, event and one data line", "[sse]") {
           "id: b-1\nevent: authy_status\ndata: {\"status\":\"approved\"}\n\n");
 }
 
+TEST_CASE("an unnamed event has no event line", "[sse]") {
+    CHECK(frame_event("b-1", "", "<turbo-stream>") == "id: b-1\ndata: <turbo-stream>\n\n");
+}
+
 TEST_CASE("data is split at every kind of line terminator", "[sse]") {
     struct row {
         const char* data;
