@@ -58,7 +58,6 @@ server::server(config cfg)
 
     pg::listener::settings ls;
     ls.conninfo = cfg_.database_url;
-    ls.snapshot_sql = cfg_.snapshot_sql;
     ls.snapshot_pool = cfg_.snapshot_pool;
     ls.snapshot_timeout = cfg_.snapshot_timeout;
     ls.ping_interval = cfg_.db_ping;
@@ -72,6 +71,10 @@ server::server(config cfg)
     rs.shared_channel = cfg_.shared_channel;
     rs.shared_user_field = cfg_.shared_user_field;
     rs.broadcast_channel = cfg_.broadcast_channel;
+    if (!cfg_.snapshot_sql.empty()) {
+        ls.snapshot_sqls.push_back(cfg_.snapshot_sql);
+        rs.snapshot_query = 0;
+    }
     // The router, its input and every stream live on loop 0: an event needs no
     // thread hop at all (see do_accept()).
     listener_ = std::make_unique<pg::listener>(loops_[0]->context(), std::move(ls));

@@ -3,12 +3,15 @@
 // connection that LISTENs on the channels it is asked for, hands out what
 // arrives as (channel, payload, received-at) batches, says which LISTENs and
 // UNLISTENs took effect and when everything was lost, and runs the snapshot
-// query. pg::listener implements it; the hub includes nothing from pg/.
+// queries (one statement per route that has one, chosen by index).
+// pg::listener implements it, hub::input_mux shares it among routes; the hub
+// includes nothing from pg/.
 //
 // Thread rule: the input and its receiver share one single-threaded io_context.
 // Every method but settled() is called on that thread, and every receiver call
 // is made on it (never from inside listen()/unlisten()).
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -63,9 +66,10 @@ public:
     // Connected, and every LISTEN/UNLISTEN asked for has taken effect. Any thread.
     virtual bool settled() const = 0;
 
-    virtual bool has_snapshots() const = 0;
-    // Runs the snapshot query for `user`; `done` is called once, on the input's thread.
-    virtual void snapshot(const std::string& user, snapshot_callback done) = 0;
+    // Runs snapshot statement number `query` (the order the input was configured
+    // with) for `user`; `done` is called once, on the input's thread (perhaps from
+    // inside this call, with ok = false, when it cannot run at all).
+    virtual void snapshot(std::size_t query, const std::string& user, snapshot_callback done) = 0;
 };
 
 }  // namespace gw::hub

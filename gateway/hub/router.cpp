@@ -21,7 +21,7 @@ router::router(net::io_context& ioc, event_input& input, settings s, const chann
       settings_(std::move(s)),
       namer_(namer),
       streams_(streams),
-      framer_(settings_.event_name, settings_.wrap_field) {
+      framer_(settings_.event_name, settings_.wrap_field, settings_.payload) {
     if (shared_mode()) table_.carry_on(settings_.shared_channel);
     if (!settings_.broadcast_channel.empty()) table_.pin(settings_.broadcast_channel);
 }
@@ -72,7 +72,7 @@ void router::catch_up(std::string channel, std::optional<std::uint64_t> last_seq
                 return reply({std::move(*frames), true});
             }
         }
-        if (!input_.has_snapshots() || !rec || stopped_) return reply({});
+        if (!has_snapshots() || !rec || stopped_) return reply({});
         rec->waiters.push_back({std::move(reply), seq_, rec->listen_gen});
         query_snapshot(channel);
     });
@@ -126,7 +126,7 @@ void router::announce(channel_table::update u) {
     for (const auto& channel : u.catch_up) {
         channel_record* rec = table_.record(channel);
         if (!rec) continue;
-        if (rec->needs_catch_up && input_.has_snapshots()) {
+        if (rec->needs_catch_up && has_snapshots()) {
             counters_.catch_ups.inc();
             rec->catch_up_gen = rec->listen_gen;
             rec->catch_up_attempt = 0;
@@ -157,14 +157,15 @@ void router::query_snapshot(const std::string& channel) {
     // One query per channel at a time: whoever asks meanwhile waits for the next.
     // Only while the channel is listened: the rule in on_snapshot() needs every
     // change committed after the query was sent to be NOTIFYed to us.
-    if (!rec || rec->query_id != 0 || stopped_ || !table_.is_listened(channel)) return;
+    if (!rec || rec->query_id != 0 || stopped_ || !has_snapshots() || !table_.is_listened(channel)) return;
     if (rec->waiters.empty() && rec->catch_up_gen == 0) return;
     rec->query_id = ++last_query_id_;
     rec->query_sent_at = seq_;
     rec->query_gen = rec->listen_gen;
-    input_.snapshot(rec->user, [this, channel, id = rec->query_id](bool ok, std::optional<std::string> value) {
-        on_snapshot(channel, id, ok, std::move(value));
-    });
+    input_.snapshot(*settings_.snapshot_query, rec->user,
+                    [this, channel, id = rec->query_id](bool ok, std::optional<std::string> value) {
+                        on_snapshot(channel, id, ok, std::move(value));
+                    });
 }
 
 void router::on_snapshot(const std::string& channel, std::uint64_t id, bool ok, std::optional<std::string> value) {

@@ -37,8 +37,9 @@ class stream_registry;
 class router final : public event_input::receiver {
 public:
     struct settings {
-        std::string event_name;  // the SSE "event:" field
-        std::string wrap_field;  // non-empty: the payload is wrapped in {"<field>": ...}
+        std::string event_name;  // the SSE "event:" field; empty: unnamed events
+        std::string wrap_field;  // payload status: a non-object payload is wrapped in {"<field>": ...}
+        payload_mode payload = payload_mode::status;  // what a payload becomes as data (event_framer.hpp)
         std::size_t replay_size = 64;
         std::chrono::seconds replay_age{300};
         // per_user: a channel per user. shared: every user's events come on
@@ -47,6 +48,9 @@ public:
         std::string shared_channel;
         std::string shared_user_field;
         std::string broadcast_channel;  // non-empty: events here reach every stream
+        // The input's snapshot statement for this route (event_input::snapshot);
+        // nullopt: the route has none, so streams catch up by replay only.
+        std::optional<std::size_t> snapshot_query;
     };
 
     struct counters {
@@ -93,6 +97,7 @@ private:
     void on_snapshot(const std::string& channel, std::uint64_t id, bool ok, std::optional<std::string> value);
     std::optional<std::string> shared_route(std::string_view payload) const;
     bool shared_mode() const { return settings_.mode == channel_mode::shared; }
+    bool has_snapshots() const { return settings_.snapshot_query.has_value(); }
 
     net::io_context& ioc_;
     event_input& input_;

@@ -28,7 +28,7 @@ listener::listener(net::io_context& ioc, settings s, std::unique_ptr<wire> conn)
     // Without snapshots, the queue reads get one connection of their own.
     if (has_snapshots() || read_queue)
         pool_ =
-            std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sql,
+            std::make_unique<query_pool>(ioc_, settings_.conninfo, settings_.snapshot_sqls,
                                          has_snapshots() ? settings_.snapshot_pool : 1u, settings_.snapshot_timeout);
     if (read_queue) queue_ = std::make_unique<queue_monitor>(ioc_, *pool_, settings_.queue_usage_interval);
 }
@@ -58,9 +58,11 @@ void listener::unlisten(const std::string& channel) {
     update_settled();
 }
 
-void listener::snapshot(const std::string& user, snapshot_callback done) {
+void listener::snapshot(std::size_t query, const std::string& user, snapshot_callback done) {
     assert_on_thread(ioc_);
-    pool_->run(user, std::move(done));
+    // A route given an index the input was not configured with: a wiring bug, answered as a failed query.
+    if (query >= settings_.snapshot_sqls.size()) return done(false, std::nullopt);
+    pool_->run(query, user, std::move(done));
 }
 
 void listener::stop() {

@@ -10,7 +10,7 @@
 // TCP keepalive verdict. Never a blocking libpq call, never an explicit
 // transaction. The libpq calls go through pg::wire (pg/wire.hpp), so unit tests
 // can run this logic without a server. Beside it, the query pool runs the
-// snapshot statement and the queue-usage reads.
+// snapshot statements (one per route that has one) and the queue-usage reads.
 //
 // Thread rule: runs on one single-threaded io_context, the receiver's. Every
 // method is called on that thread, except settled() and the stats.
@@ -35,7 +35,9 @@ class listener final : public hub::event_input {
 public:
     struct settings {
         std::string conninfo;
-        std::string snapshot_sql;  // empty: no snapshots
+        // The snapshot statements ($1 = user id), indexed by snapshot()'s `query`;
+        // empty: no snapshots.
+        std::vector<std::string> snapshot_sqls;
         unsigned snapshot_pool = 2;
         std::chrono::milliseconds snapshot_timeout{5000};
         // An idle connection is pinged this often, and lost if the answer takes as long.
@@ -66,8 +68,9 @@ public:
     void unlisten(const std::string& channel) override;
     bool up() const override { return state_ == state::connected; }
     bool settled() const override { return settled_.load(std::memory_order_relaxed); }
-    bool has_snapshots() const override { return !settings_.snapshot_sql.empty(); }
-    void snapshot(const std::string& user, snapshot_callback done) override;
+    void snapshot(std::size_t query, const std::string& user, snapshot_callback done) override;
+
+    bool has_snapshots() const { return !settings_.snapshot_sqls.empty(); }
 
     const counters& stats() const { return counters_; }
     const query_pool::counters* snapshot_stats() const { return has_snapshots() ? &pool_->stats() : nullptr; }

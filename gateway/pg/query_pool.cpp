@@ -18,23 +18,23 @@ std::chrono::milliseconds backoff(unsigned attempt) {
 
 }  // namespace
 
-query_pool::query_pool(net::io_context& ioc, std::string conninfo, std::string sql, unsigned size,
+query_pool::query_pool(net::io_context& ioc, std::string conninfo, std::vector<std::string> sqls, unsigned size,
                        std::chrono::milliseconds timeout)
-    : ioc_(ioc), conninfo_(std::move(conninfo)), sql_(std::move(sql)), timeout_(timeout) {
+    : ioc_(ioc), conninfo_(std::move(conninfo)), sqls_(std::move(sqls)), timeout_(timeout) {
     for (unsigned i = 0; i < std::max(size, 1u); ++i) slots_.push_back(std::make_unique<slot>(ioc_, conninfo_));
 }
 
 query_pool::~query_pool() = default;
 
-void query_pool::run(std::string user, callback cb) {
-    if (stopped_) return cb(false, std::nullopt);
-    waiting_.push_back({{}, std::move(user), std::move(cb)});
+void query_pool::run(std::size_t query, std::string user, callback cb) {
+    if (stopped_ || query >= sqls_.size()) return cb(false, std::nullopt);
+    waiting_.push_back({{}, query, std::move(user), std::move(cb)});
     pump();
 }
 
 void query_pool::run_statement(std::string sql, callback cb) {
     if (stopped_) return cb(false, std::nullopt);
-    waiting_.push_back({std::move(sql), {}, std::move(cb)});
+    waiting_.push_back({std::move(sql), 0, {}, std::move(cb)});
     pump();
 }
 
@@ -97,8 +97,8 @@ void query_pool::start_query(slot& s) {
     waiting_.pop_front();
     const char* values[] = {s.current->user.c_str()};
     const bool snapshot = s.current->counted();
-    if (PQsendQueryParams(s.conn.get(), snapshot ? sql_.c_str() : s.current->sql.c_str(), snapshot ? 1 : 0, nullptr,
-                          snapshot ? values : nullptr, nullptr, nullptr, 0) == 0 ||
+    if (PQsendQueryParams(s.conn.get(), snapshot ? sqls_[s.current->query].c_str() : s.current->sql.c_str(),
+                          snapshot ? 1 : 0, nullptr, snapshot ? values : nullptr, nullptr, nullptr, 0) == 0 ||
         !s.conn.flush())
         return fail_slot(s, "send");
     s.timer.expires_after(timeout_);

@@ -1,5 +1,5 @@
 #pragma once
-// A small pool of query connections for the snapshot statement ($1 = user id)
+// A small pool of query connections for the snapshot statements ($1 = user id)
 // and the occasional monitoring read, separate from the LISTEN connection so a
 // slow or failing query never holds it up. Each connection runs one query at a
 // time (PQsendQueryParams, non-blocking); requests wait in a FIFO. A query that
@@ -34,12 +34,14 @@ public:
         metrics::counter reconnects;  // query connections re-established
     };
 
-    query_pool(net::io_context& ioc, std::string conninfo, std::string sql, unsigned size,
+    // `sqls`: the snapshot statements, by index; the bounds (size, timeout) are shared by all.
+    query_pool(net::io_context& ioc, std::string conninfo, std::vector<std::string> sqls, unsigned size,
                std::chrono::milliseconds timeout);
     ~query_pool();
 
-    // The snapshot statement with `user` as $1; counted in stats().
-    void run(std::string user, callback cb);
+    // Snapshot statement number `query` (< the number given) with `user` as $1;
+    // counted in stats().
+    void run(std::size_t query, std::string user, callback cb);
     // A statement without parameters (a monitoring read), queued with the
     // snapshots; not counted in stats().
     void run_statement(std::string sql, callback cb);
@@ -48,7 +50,8 @@ public:
 
 private:
     struct request {
-        std::string sql;  // empty: the snapshot statement, with `user` as $1
+        std::string sql;  // empty: snapshot statement number `query`, with `user` as $1
+        std::size_t query = 0;
         std::string user;
         callback cb;
         bool counted() const { return sql.empty(); }
@@ -72,7 +75,7 @@ private:
 
     net::io_context& ioc_;
     std::string conninfo_;
-    std::string sql_;
+    std::vector<std::string> sqls_;
     std::chrono::milliseconds timeout_;
     std::vector<std::unique_ptr<slot>> slots_;
     std::deque<request> waiting_;

@@ -37,7 +37,7 @@ struct listener_fixture : test::loop_driver {
     static pg::listener::settings settings() {
         pg::listener::settings s;
         s.conninfo = database_url();
-        s.snapshot_sql = "SELECT $1::text || '-state'";
+        s.snapshot_sqls = {"SELECT $1::text || '-state'", "SELECT 'second ' || $1::text"};
         s.queue_usage_interval = 0s;
         return s;
     }
@@ -102,11 +102,41 @@ TEST_CASE("a terminated backend is reported down and every wanted channel is lis
 
 TEST_CASE("the snapshot query runs on its own connection with the user id", "[listener]") {
     listener_fixture f;
-    std::optional<std::pair<bool, std::optional<std::string>>> answer;
-    net::post(f.ioc, [&] {
-        f.listener.snapshot("7", [&](bool ok, std::optional<std::string> v) { answer.emplace(ok, std::move(v)); });
-    });
-    REQUIRE(f.run_until([&] { return answer.has_value(); }));
-    CHECK(answer->first);
-    CHECK(answer->second == "7-state");
+    // Runs statement `query` for user 7 and waits for the answer.
+    auto ask = [&](std::size_t query) {
+        std::optional<std::pair<bool, std::optional<std::string>>> answer;
+        net::post(f.ioc, [&] {
+            f.listener.snapshot(query, "7",
+                                [&](bool ok, std::optional<std::string> v) { answer.emplace(ok, std::move(v)); });
+        });
+        REQUIRE(f.run_until([&] { return answer.has_value(); }));
+        return *answer;
+    };
+    CHECK(ask(0) == std::pair<bool, std::optional<std::string>>{true, "7-state"});
+    // Each route has its own statement, by index; one the listener was not given fails.
+    CHECK(ask(1) == std::pair<bool, std::optional<std::string>>{true, "second 7"});
+    CHECK_FALSE(ask(2).first);
+}
+
+TEST_CASE("channel names with quotes, spaces, colons and non-ASCII are LISTENed as they are", "[listener]") {
+    listener_fixture f;
+    // What Rails' adapter and turbo-rails make: a prefix joined with ':' to any
+    // text. Each must be one identifier, quoted, so a quote inside cannot end it
+    // and no case is folded.
+    const std::vector<std::string> names = {
+        R"(app:gid://app/Room/1)", R"(say "hi"; LISTEN x)", "two  spaces", "caf\xc3\xa9:\xe6\x97\xa5", "MixedCase",
+        "ends with \\", "it's"};
+    for (const auto& n : names) f.on_loop([&] { return f.listener.listen(n); });
+    REQUIRE(f.run_until([&] { return f.receiver.listened.size() == names.size(); }));
+    for (const auto& n : names) {
+        INFO(n);
+        CHECK(f.receiver.listened[n]);
+        std::string literal;  // standard_conforming_strings: only the quote needs doubling
+        for (char c : n) literal += c == '\'' ? std::string("''") : std::string(1, c);
+        f.sql("SELECT pg_notify('" + literal + "', 'p')");
+    }
+    REQUIRE(f.run_until([&] { return f.receiver.received.size() >= names.size(); }));
+    std::vector<std::string> got;
+    for (const auto& [ch, payload] : f.receiver.received) got.push_back(ch);
+    CHECK(got == names);
 }

@@ -35,8 +35,8 @@ public:
     }
     bool up() const override { return is_up; }
     bool settled() const override { return is_up && pending().empty(); }
-    bool has_snapshots() const override { return !snapshots.empty(); }
-    void snapshot(const std::string& user, snapshot_callback done) override {
+    void snapshot(std::size_t query, const std::string& user, snapshot_callback done) override {
+        queries.push_back(query);
         if (hold_snapshots) return held.push_back({user, std::move(done)});
         auto it = snapshots.find(user);
         done(it != snapshots.end(), it != snapshots.end() ? std::optional<std::string>(it->second) : std::nullopt);
@@ -83,6 +83,7 @@ public:
     std::set<std::string> wanted, listened;
     std::vector<std::string> unlistened;
     std::map<std::string, std::string> snapshots;  // user -> value
+    std::vector<std::size_t> queries;              // the snapshot statement of every query asked for
     bool is_up = true;
     bool stopped = false;
     bool hold_snapshots = false;  // queue snapshot queries until answer_snapshots()
@@ -125,10 +126,17 @@ private:
     std::string channel_, user_;
 };
 
+// Whether the fixture's route has a snapshot statement (statement 0 unless the settings name another).
+enum class snapshot_statement { configured, none };
+
 // Two loops, the router and the registry on loop 0, all driven from the test thread.
 struct hub_fixture {
-    explicit hub_fixture(hub::router::settings rs = {}) {
+    explicit hub_fixture(hub::router::settings rs = {}, snapshot_statement sn = snapshot_statement::configured) {
         rs.wrap_field = "status";  // a payload that is not a JSON object is wrapped in {"status": ...}
+        if (sn == snapshot_statement::configured)
+            rs.snapshot_query = rs.snapshot_query.value_or(0);
+        else
+            rs.snapshot_query.reset();
         for (unsigned i = 0; i < 2; ++i) loops.push_back(std::make_unique<hub::loop>(i));
         streams = std::make_unique<hub::stream_registry>(*loops[0]);
         router = std::make_unique<hub::router>(loops[0]->context(), input, std::move(rs), namer, *streams);

@@ -200,7 +200,7 @@ TEST_CASE("a NOTIFY received during the catch-up query after a loss supersedes i
 }
 
 TEST_CASE("a catch-up replays from the buffer when it can prove nothing is missing", "[hub]") {
-    hub_fixture h;
+    hub_fixture h({}, snapshot_statement::none);
     auto a = h.stream("user_1");
     h.input.confirm_all();
     h.run();
@@ -220,6 +220,38 @@ TEST_CASE("a catch-up replays from the buffer when it can prove nothing is missi
     h.run();
     REQUIRE(reply);
     CHECK(reply->frames.empty());
+}
+
+TEST_CASE("a route's snapshots run its own statement, and a route without one runs none", "[hub]") {
+    {
+        hub::router::settings rs;
+        rs.snapshot_query = 2;
+        hub_fixture h(rs);
+        h.input.snapshots["1"] = "pending";
+        auto a = h.stream("user_1");
+        h.input.confirm_all();
+        h.run();
+        h.catch_up(a);
+        REQUIRE(a->replies.size() == 1);
+        CHECK(has(texts(a->replies[0]), R"({"status":"pending"})"));
+        CHECK(h.input.queries == std::vector<std::size_t>{2});
+    }
+    {
+        hub_fixture h({}, snapshot_statement::none);
+        h.input.snapshots["1"] = "pending";  // the input could answer, but the route has no statement
+        auto a = h.stream("user_1");
+        h.input.confirm_all();
+        h.run();
+        h.catch_up(a);
+        REQUIRE(a->replies.size() == 1);
+        CHECK(a->replies[0].frames.empty());
+        h.input.lose();
+        h.input.is_up = true;
+        h.input.confirm_all();
+        h.run();
+        CHECK(h.router->stats().catch_ups.value() == 0);
+        CHECK(h.input.queries.empty());
+    }
 }
 
 TEST_CASE("in shared mode the payload's user picks the channel and a broadcast reaches everyone", "[hub]") {
