@@ -14,22 +14,9 @@ SQL_FILE = os.path.join(harness.HERE, "..", "..", "deploy", "sql", "sse_gateway_
 TRIM_LOCK = 5353450021
 MIB = 1024 * 1024
 
-# solid_cable_messages exactly as Rails creates it on PostgreSQL from the gem's
-# lib/generators/solid_cable/install/templates/db/cable_schema.rb
-# (t.binary -> bytea, t.datetime -> timestamp(6), t.integer limit: 8 -> bigint,
-# create_table's id -> bigserial primary key).
-SOLID_CABLE_SCHEMA = """
-CREATE TABLE solid_cable_messages (
-  id bigserial PRIMARY KEY,
-  channel bytea NOT NULL,
-  payload bytea NOT NULL,
-  created_at timestamp(6) without time zone NOT NULL,
-  channel_hash bigint NOT NULL
-);
-CREATE INDEX index_solid_cable_messages_on_channel ON solid_cable_messages (channel);
-CREATE INDEX index_solid_cable_messages_on_channel_hash ON solid_cable_messages (channel_hash);
-CREATE INDEX index_solid_cable_messages_on_created_at ON solid_cable_messages (created_at);
-"""
+# solid_cable_messages exactly as Rails creates it (the gem's cable_schema.rb).
+with open(os.path.join(harness.HERE, "..", "support", "solid_cable_schema.sql"), encoding="utf-8") as f:
+    SOLID_CABLE_SCHEMA = f.read()
 
 
 def channel_hash(channel):
