@@ -148,7 +148,7 @@ const option options[] = {
      GW_SET(set_text_line(c.wrap_field, f, v))},
     {"user-pattern", "REGEX", "^[0-9]{1,20}$", "accepted user ids (ECMAScript regex)",
      GW_SET(set_text_line(c.user_pattern, f, v))},
-    {"heartbeat", "SECONDS", "15", "heartbeat comment period",
+    {"heartbeat", "SECONDS", "15", "heartbeat comment after this many seconds without an event",
      GW_SET(c.heartbeat = std::chrono::seconds(to_uint<unsigned>(f, v, 1, 3600)))},
     {"retry-ms", "MS", "2000", "reconnect delay hinted to browsers in the retry: line",
      GW_SET(c.retry = std::chrono::milliseconds(to_uint<unsigned>(f, v, 0, 3600000)))},

@@ -31,6 +31,7 @@ void stream_registry::do_tick() {
     tick_timer_.async_wait([this](error_code ec) {
         if (ec) return;
         const auto now = std::chrono::steady_clock::now();
+        coarse_now_ = now;
         auto& slot = ring_[next_tick_slot_];
         next_tick_slot_ = (next_tick_slot_ + 1) % ring_.size();
         // Closed streams leave their slot here; the live ones are copied out first,
@@ -63,7 +64,10 @@ void stream_registry::subscribe(const std::shared_ptr<subscriber>& s) {
     assert_on_thread(context());
     ring_[next_ring_slot_].push_back(s);
     next_ring_slot_ = (next_ring_slot_ + 1) % ring_.size();
-    if (ring_entries_++ == 0) do_tick();
+    if (ring_entries_++ == 0) {
+        coarse_now_ = std::chrono::steady_clock::now();  // the tick slept: its clock is stale
+        do_tick();
+    }
     auto [it, fresh] = channels_.try_emplace(s->channel());
     channel_entry& e = it->second;
     e.subs.push_back(s);

@@ -60,6 +60,9 @@ public:
     // A buffer for reads whose bytes are thrown away (streams only watch for EOF):
     // one, since the streams' reads complete one at a time.
     net::mutable_buffer scratch() { return net::buffer(scratch_); }
+    // The time of the latest tick (every 10 ms while streams are open): a clock
+    // for the per-event path, which must not read the real one per stream.
+    std::chrono::steady_clock::time_point coarse_now() const { return coarse_now_; }
     void subscribe(const std::shared_ptr<subscriber>& s);
     void unsubscribe(const subscriber& s);
     // Ask the router how a stream that just went live catches up; its caught_up()
@@ -107,6 +110,7 @@ private:
     // Entries in ring_, closed streams included until their slot's visit. The tick
     // runs exactly while this is non-zero (it drops only inside the tick).
     std::size_t ring_entries_ = 0;
+    std::chrono::steady_clock::time_point coarse_now_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace gw::hub

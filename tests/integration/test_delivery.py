@@ -2,6 +2,7 @@
 the wire format of the contract."""
 import json
 import re
+import time
 import unittest
 
 import harness
@@ -105,6 +106,25 @@ class HeartbeatTest(harness.GatewayTestCase, unittest.TestCase):
         client.wait_comment("hb", timeout=15, count=2)
         self.assertIn(b": hb\n\n", client.raw_bytes())
         self.assertTrue(client.events.empty())
+
+    def test_events_stand_in_for_heartbeats_until_the_stream_goes_quiet(self):
+        # A heartbeat keeps idle proxies from cutting a quiet stream; one that just
+        # carried an event is not quiet, so it gets none (a write saved per stream).
+        gw = self.gateway("--heartbeat", "1")
+        client = self.stream(gw, 12)
+        self.pg.notify("user_12", "first")
+        client.next_event()
+        before = client.comments.count("hb")  # the first may precede the first event
+        deadline = time.monotonic() + 4
+        sent = 0
+        while time.monotonic() < deadline:
+            self.pg.notify("user_12", "e%d" % sent)
+            sent += 1
+            time.sleep(0.25)
+        for _ in range(sent):
+            client.next_event()
+        self.assertEqual(client.comments.count("hb"), before, client.raw_bytes())
+        client.wait_comment("hb", timeout=5, count=1)  # quiet again: heartbeats resume
 
 
 
