@@ -17,6 +17,12 @@ std::string_view column(PGresult* r, int row, int col) {
     return {PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col))};
 }
 
+const char* step_name(int s) {
+    static const char* const names[] = {"none",      "check_schema", "start_cursor", "read",          "begin_resume",
+                                        "resumable", "resume_live",  "resume_token", "commit_resume", "trim"};
+    return names[s];
+}
+
 std::string one_line(std::string msg) {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     std::replace(msg.begin(), msg.end(), '\n', ' ');
@@ -63,7 +69,10 @@ void table_reader::stop() {
 }
 
 void table_reader::want(const std::string& channel) {
-    if (wanted_.insert(channel).second) channels_dirty_ = true;
+    if (!wanted_.insert(channel).second) return;
+    channels_dirty_ = true;
+    ++wanted_gen_;
+    ring();
 }
 
 void table_reader::drop(const std::string& channel) {
@@ -152,6 +161,7 @@ void table_reader::pump() {
 
 void table_reader::send_read(step s, const std::string& cursor, std::optional<std::string> filter) {
     counters_.reads.inc();
+    step_gen_ = wanted_gen_;
     send(s, sql_.read(), {cursor, std::move(filter), std::to_string(settings_.max_rows)});
 }
 
@@ -159,6 +169,7 @@ void table_reader::send(step s, const char* sql, std::vector<std::optional<std::
     std::vector<const char*> values;
     values.reserve(params.size());
     for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+    log::debug("events table statement").str("step", step_name(static_cast<int>(s)));
     step_ = s;
     step_failed_ = false;
     step_error_.clear();
@@ -185,6 +196,7 @@ void table_reader::on_readable() {
             statement_timer_.cancel();
             const step s = step_;
             step_ = step::none;
+            log::debug("events table statement done").str("step", step_name(static_cast<int>(s)));
             return on_complete(s);
         }
         on_result(r.get());
@@ -286,6 +298,7 @@ void table_reader::on_complete(step s) {
         case step::start_cursor:
             return become_up();
         case step::read:
+            covered_gen_ = step_gen_;
             read_more_ = result_more_;
             return pump();
         case step::trim:
@@ -308,6 +321,7 @@ void table_reader::on_complete(step s) {
         case step::resume_live:
             // The live cursor first, to the transaction's snapshot: its rows reach
             // the streams already there, and the token's replay ends at the same point.
+            covered_gen_ = step_gen_;
             if (result_more_) return send_read(step::resume_live, cursor_, channels_param());
             read_more_ = false;
             replay_cursor_ = resumes_.front().token;

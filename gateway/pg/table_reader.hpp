@@ -116,9 +116,15 @@ public:
     void stop();
 
     // The channels that have streams. Rows of other channels are never handed out.
-    // A channel counts from the next statement sent.
+    // A new channel counts from the first read sent after want() (which rings):
+    // a read already in flight may drop its rows, so the channel's live feed
+    // starts at a consistent cursor, the end of that read, and settled() turns
+    // true once a read that carried it completed (as a LISTEN's confirmation).
+    // For a resume, call want() before resume() (or in its callback).
     void want(const std::string& channel);
     void drop(const std::string& channel);
+    // Every wanted channel is covered by a completed read.
+    bool settled() const { return covered_gen_ == wanted_gen_; }
 
     // The doorbell: read soon. Coalesced with the read in flight and one queued.
     void ring();
@@ -209,6 +215,9 @@ private:
     std::unordered_set<std::string, channel_hash, std::equal_to<>> wanted_;
     std::optional<std::string> channels_param_;  // the SQL filter for wanted_, rebuilt when it changed
     bool channels_dirty_ = true;
+    std::uint64_t wanted_gen_ = 0;   // bumped by each new wanted channel
+    std::uint64_t step_gen_ = 0;     // wanted_gen_ when the read in flight was sent
+    std::uint64_t covered_gen_ = 0;  // the same for the last read completed
 
     step step_ = step::none;    // the statement in flight
     std::uint64_t sent_ = 0;    // statements sent: the statement deadline's tag

@@ -8,6 +8,7 @@
 #include "pg/pg_handles.hpp"
 #include "pg/table_reader.hpp"
 #include "listener_harness.hpp"
+#include "log.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -127,6 +128,7 @@ pg::table_reader::settings reader_settings(pg::table_source source = pg::table_s
 }
 struct fixture : test::loop_driver {
     explicit fixture(pg::table_reader::settings s = reader_settings()) {
+        if (std::getenv("TABLE_READER_DEBUG")) log::set_level(gw::log_level::debug);
         install();
         reader.emplace(ioc, std::move(s));
         net::post(ioc, [this] { reader->start(rec); });
@@ -156,11 +158,13 @@ struct fixture : test::loop_driver {
     bool up() {
         return run_until([&] { return reader->state() == pg::table_reader::status::up; });
     }
+    // Wants `c` and waits until a read covers it: the channel's feed starts there.
     void want(const std::string& c) {
         on_loop([&] {
             reader->want(c);
             return true;
         });
+        REQUIRE(run_until([&] { return reader->settled(); }));
     }
     void ring() {
         on_loop([&] {
