@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import unittest
 
 import yaml
@@ -278,6 +279,7 @@ class ContainerTest(unittest.TestCase):
             with open(os.path.join(K8S, name)) as f:
                 return yaml.safe_load(f)
         config, secret, deployment = load("configmap.yaml"), load("secret.example.yaml"), load("deployment.yaml")
+        self.mounted_keys = set()   # the ConfigMap's keys mounted as files, not env
         config["data"]["SSE_GATEWAY_LISTEN"] = f"127.0.0.1:{port}"
         ops_port = harness.free_port()
         config["data"]["SSE_GATEWAY_OPS_LISTEN"] = f"127.0.0.1:{ops_port}"
@@ -293,9 +295,21 @@ class ContainerTest(unittest.TestCase):
             with open(os.path.join(files, key), "w") as f:
                 f.write(text)
             os.chmod(os.path.join(files, key), 0o644)
+        # The ConfigMap's config file the same way, beside it.
+        config_files = tempfile.mkdtemp(prefix="sse-gw-kube-config-")
+        self.addCleanup(shutil.rmtree, config_files, True)
+        os.chmod(config_files, 0o755)
         for volume in pod["volumes"]:
             if volume.pop("secret", None) is not None:
                 volume["hostPath"] = {"path": files, "type": "Directory"}
+            source = volume.pop("configMap", None)
+            if source is not None:
+                for item in source["items"]:
+                    with open(os.path.join(config_files, item["path"]), "w") as f:
+                        f.write(config["data"][item["key"]])
+                    os.chmod(os.path.join(config_files, item["path"]), 0o644)
+                    self.mounted_keys.add(item["key"])
+                volume["hostPath"] = {"path": config_files, "type": "Directory"}
         pod["hostNetwork"] = True
         container = pod["containers"][0]
         container["image"] = IMAGE
@@ -342,16 +356,19 @@ class ContainerTest(unittest.TestCase):
         # env: every ConfigMap key, the Secret's keys, the optional ones absent.
         env = proc_environ(pid)
         for key, value in config["data"].items():
-            self.assertEqual(env.get(key), str(value), key)
+            if key not in self.mounted_keys:
+                self.assertEqual(env.get(key), str(value), key)
         self.assertEqual(env.get("DATABASE_URL"), self.pg.url)
         self.assertNotIn("SSE_GATEWAY_PROXY_SECRET", env)  # a file of the Secret instead
         self.assertNotIn("SSE_GATEWAY_JWT_SECRET", env)
         self.assertNotIn("SSE_GATEWAY_RAILS_SECRET_KEY_BASE", env)
-        # ... and the gateway took them: stream path, event name, snapshot query.
-        stream = self.open_stream(port, 7, path=config["data"]["SSE_GATEWAY_STREAM_PATH"])
+        # ... and the gateway took them and the config file: stream path, event name,
+        # snapshot query.
+        settings = tomllib.loads(config["data"]["sse-gateway.toml"])
+        stream = self.open_stream(port, 7, path=settings["stream-path"])
         event = stream.next_event(10)
         self.assertEqual((event["event"], event["data"]),
-                         (config["data"]["SSE_GATEWAY_EVENT"], '{"status":"approved"}'))
+                         (settings["event"], '{"status":"approved"}'))
         self.pg.notify("user_7", "denied")
         self.assertEqual(stream.next_event(10)["data"], '{"status":"denied"}')
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import tomllib
 import unittest
 
 import yaml
@@ -73,11 +74,36 @@ class KubernetesManifestsTest(unittest.TestCase):
                 return p["containerPort"]
         self.fail(f"port {ref!r} is not a port of the container")
 
+    def config_files(self):
+        """{ConfigMap key: path in the container} of the ConfigMap's keys the pod
+        mounts as files (the config file), not as environment variables."""
+        files = {}
+        volumes = {v["name"]: v for v in self.pod["spec"].get("volumes", [])}
+        for m in self.container.get("volumeMounts", []):
+            source = volumes[m["name"]].get("configMap")
+            if source and source["name"] == self.config["metadata"]["name"]:
+                for item in source["items"]:
+                    files[item["key"]] = os.path.join(m["mountPath"], item["path"])
+        return files
+
+    def config_file(self):
+        """The config file SSE_GATEWAY_CONFIG names, parsed."""
+        by_path = {path: key for key, path in self.config_files().items()}
+        return tomllib.loads(self.config["data"][by_path[self.config["data"]["SSE_GATEWAY_CONFIG"]]])
+
     def env_of_pod(self, root):
         """The gateway's environment as the pod would set it (secrets from env as
-        placeholders), with the Secret's files written below root where the pod
-        mounts them, and the *_FILE paths pointed there."""
-        env = {k: str(v) for k, v in self.config["data"].items()}
+        placeholders), with the Secret's files and the ConfigMap's config file written
+        below root where the pod mounts them, and the *_FILE and config paths pointed
+        there."""
+        files = self.config_files()
+        env = {k: str(v) for k, v in self.config["data"].items() if k not in files}
+        for key, path in files.items():
+            copy = os.path.join(root, key)
+            with open(copy, "w") as f:
+                f.write(self.config["data"][key])
+            if env.get("SSE_GATEWAY_CONFIG") == path:
+                env["SSE_GATEWAY_CONFIG"] = copy
         for e in self.container.get("env", []):
             env[e["name"]] = e.get("value", "placeholder-secret")
         mount = self.secret_mount()
@@ -118,7 +144,8 @@ class KubernetesManifestsTest(unittest.TestCase):
     # ---- env and config against the binary ----------------------------------------------
     def test_every_env_var_name_is_an_option_of_the_binary(self):
         for name in self.config["data"]:
-            self.opts.check_env_name(name, f"ConfigMap {self.config['__file__']}")
+            if name not in self.config_files():
+                self.opts.check_env_name(name, f"ConfigMap {self.config['__file__']}")
         for e in self.container.get("env", []):
             self.opts.check_env_name(e["name"], "Deployment env")
 
@@ -139,6 +166,19 @@ class KubernetesManifestsTest(unittest.TestCase):
             for key in self.config["data"]:
                 if not key.endswith("_FILE"):  # a path to a secret is not one
                     self.assertNotIn(secretish, key, f"{key} belongs in the Secret")
+
+    def test_the_configmap_carries_the_config_file_the_pod_mounts_and_names(self):
+        files = self.config_files()
+        self.assertTrue(files, "the Deployment mounts no file of the ConfigMap")
+        self.assertIn(self.config["data"]["SSE_GATEWAY_CONFIG"], files.values())
+        mount = next(m for m in self.container["volumeMounts"] if m["name"] == "config")
+        self.assertTrue(mount["readOnly"])
+        self.assertNotEqual(mount["mountPath"], self.secret_mount())
+        # Its keys are options of the binary, and no secret is among them.
+        for key in self.config_file():
+            if key != "route":
+                self.opts.check_env_name("SSE_GATEWAY_" + key.upper().replace("-", "_"), "the config file")
+                self.assertNotIn("secret", key.removesuffix("-file"), f"{key} belongs in the Secret")
 
     def test_credentials_are_files_of_the_mounted_secret_so_they_rotate_without_a_restart(self):
         mount = self.secret_mount()
@@ -206,7 +246,7 @@ class KubernetesManifestsTest(unittest.TestCase):
                     self.assertEqual(s.status, 200)
                     event = s.next_event(10)
                     self.assertEqual((event["event"], event["data"]),
-                                     (env["SSE_GATEWAY_EVENT"], '{"status":"approved"}'))
+                                     (self.config_file()["event"], '{"status":"approved"}'))
                     # An updated Secret (the kubelet swaps the files) is picked up with
                     # the stream still open: the new secret first, the old one kept.
                     os.replace(self.write_beside(proxy_file, f"rotated-secret-0123456789abcdef0123456789\n{proxy_secret}\n"), proxy_file)
@@ -216,9 +256,9 @@ class KubernetesManifestsTest(unittest.TestCase):
                         self.assertEqual(rotated.status, 200)
                     pg.notify("user_7", "denied")
                     self.assertEqual(s.next_event(10)["data"], '{"status":"denied"}')
-                # The whole environment was taken: the stream path and event name from it.
+                # The config file was taken: the stream path and event name from it.
                 listening = gw.wait_log(lambda l: l.get("msg") == "listening", 5, "listening")
-                self.assertEqual(listening["stream_path"], env["SSE_GATEWAY_STREAM_PATH"])
+                self.assertEqual(listening["stream_path"], self.config_file()["stream-path"])
             self.assertFalse(any('"level":"error"' in l for l in gw.stdout_lines), gw.tail())
         self.assertEqual(port, self.container_port("http"))
         self.assertEqual(ops_port, self.container_port("ops"))
