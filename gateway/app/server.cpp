@@ -76,9 +76,12 @@ server::server(config cfg)
         rs.snapshot_query = 0;
     }
     // The router, its input and every stream live on loop 0: an event needs no
-    // thread hop at all (see do_accept()).
+    // thread hop at all (see do_accept()). The one LISTEN connection reaches the
+    // route's router through the mux, which shares it among routes (one port each).
     listener_ = std::make_unique<pg::listener>(loops_[0]->context(), std::move(ls));
-    router_ = std::make_unique<hub::router>(loops_[0]->context(), *listener_, std::move(rs), state_.namer, *streams_);
+    mux_ = std::make_unique<hub::input_mux>(loops_[0]->context(), *listener_);
+    router_ =
+        std::make_unique<hub::router>(loops_[0]->context(), mux_->add_port(), std::move(rs), state_.namer, *streams_);
     streams_->attach(*router_);
     state_.boot_id = router_->boot_id();
 

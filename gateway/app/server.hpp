@@ -8,6 +8,7 @@
 // Thread rule: construct and run() on the main thread; everything else is posted.
 #include "config.hpp"
 #include "http/shared_state.hpp"
+#include "hub/input_mux.hpp"
 #include "hub/loop.hpp"
 #include "hub/router.hpp"
 #include "hub/stream_registry.hpp"
@@ -52,9 +53,10 @@ private:
     std::vector<std::unique_ptr<hub::loop>> loops_;
     // Declared after the loops, so destroyed first: their timers and sockets live
     // on loop 0's io_context, which must outlive them. The router uses the
-    // listener and the registry.
+    // mux's port, the mux the listener, and the router the registry.
     std::unique_ptr<hub::stream_registry> streams_;
     std::unique_ptr<pg::listener> listener_;
+    std::unique_ptr<hub::input_mux> mux_;
     std::unique_ptr<hub::router> router_;
 
     tcp::acceptor acceptor_;
