@@ -322,26 +322,6 @@ bool is_per_route(std::string_view key) {
     return std::find(std::begin(per_route_options), std::end(per_route_options), key) != std::end(per_route_options);
 }
 
-// The route the flags describe: the per-stream globals as they are.
-route_config flag_route(const config& c) {
-    route_config r;
-    r.path = c.stream_path;
-    r.auth_modes = c.auth_modes;
-    r.channel_template = c.channel_template;
-    r.event_name = c.event_name;
-    r.wrap_field = c.wrap_field;
-    r.user_pattern = c.user_pattern;
-    r.snapshot_sql = c.snapshot_sql;
-    r.broadcast_channel = c.broadcast_channel;
-    r.replay_size = c.replay_size;
-    r.replay_age = c.replay_age;
-    r.max_streams_per_user = c.max_streams_per_user;
-    r.cors_origins = c.cors_origins;
-    r.heartbeat = c.heartbeat;
-    r.retry = c.retry;
-    return r;
-}
-
 // One [[route]] table over the final globals. Errors name the file, the line and the key.
 route_config table_route(const config& global, const std::string& path, const route_table& table) {
     config scratch = global;
@@ -390,7 +370,7 @@ route_config table_route(const config& global, const std::string& path, const ro
         }
     }
     if (!has_path) throw config_error(at(table.line) + "path is required");
-    route_config r = flag_route(scratch);
+    route_config r = route_from_flags(scratch);
     r.key = key;
     r.channel_prefix = std::move(prefix);
     if (key == route_key::turbo_signed_stream) {
@@ -430,6 +410,25 @@ std::vector<route_config> file_routes(const config& global, const std::string& p
 }
 
 }  // namespace
+
+route_config route_from_flags(const config& c) {
+    route_config r;
+    r.path = c.stream_path;
+    r.auth_modes = c.auth_modes;
+    r.channel_template = c.channel_template;
+    r.event_name = c.event_name;
+    r.wrap_field = c.wrap_field;
+    r.user_pattern = c.user_pattern;
+    r.snapshot_sql = c.snapshot_sql;
+    r.broadcast_channel = c.broadcast_channel;
+    r.replay_size = c.replay_size;
+    r.replay_age = c.replay_age;
+    r.max_streams_per_user = c.max_streams_per_user;
+    r.cors_origins = c.cors_origins;
+    r.heartbeat = c.heartbeat;
+    r.retry = c.retry;
+    return r;
+}
 
 parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env) {
     parse_outcome out;
@@ -489,7 +488,8 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
     }
     if (out.cfg.threads == 0) out.cfg.threads = std::max(1u, std::thread::hardware_concurrency());
     if (route_tables.empty()) {
-        out.cfg.routes = {flag_route(out.cfg)};
+        if (out.cfg.auth_modes.empty()) throw config_error("--auth names no mode");
+        out.cfg.routes = {route_from_flags(out.cfg)};
     } else {
         try {
             out.cfg.routes = file_routes(out.cfg, *path, route_tables);

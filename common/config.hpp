@@ -170,6 +170,10 @@ struct connection_budget {
 
 connection_budget connection_budget_for(const config& c, std::uint64_t open_file_limit);
 
+// The route the flags describe: the per-stream options as they are (key user,
+// payload status). What a [[route]] table leaves out comes from here too.
+route_config route_from_flags(const config& c);
+
 using env_lookup = std::function<std::optional<std::string>(const std::string&)>;
 
 // What parse_config() found: a config, or a request for --help.

@@ -19,6 +19,10 @@ void histogram::merge_into(snapshot& out) const {
 
 void exposition::histogram(std::string_view n, std::string_view help, const histogram::snapshot& h) {
     header(n, "histogram", help);
+    histogram_samples(n, h, {});
+}
+
+void exposition::histogram_samples(std::string_view n, const histogram::snapshot& h, label extra) {
     std::uint64_t cumulative = 0;
     std::string bucket = std::string(n) + "_bucket";
     for (std::size_t i = 0; i <= histogram::size; ++i) {
@@ -28,10 +32,10 @@ void exposition::histogram(std::string_view n, std::string_view help, const hist
             std::snprintf(le, sizeof le, "%g", histogram::bounds[i]);
         else
             std::snprintf(le, sizeof le, "+Inf");
-        sample(bucket, "le", le, static_cast<double>(cumulative));
+        sample(bucket, {extra, {"le", le}}, static_cast<double>(cumulative));
     }
-    sample(std::string(n) + "_sum", h.sum);
-    sample(std::string(n) + "_count", static_cast<double>(cumulative));
+    sample(std::string(n) + "_sum", {extra}, h.sum);
+    sample(std::string(n) + "_count", {extra}, static_cast<double>(cumulative));
 }
 
 void exposition::name(std::string_view n) {
@@ -73,17 +77,27 @@ void exposition::sample(std::string_view n, double v) {
 }
 
 void exposition::sample(std::string_view n, std::string_view label, std::string_view label_value, double v) {
+    sample(n, {{label, label_value}}, v);
+}
+
+void exposition::sample(std::string_view n, std::initializer_list<label> labels, double v) {
     name(n);
-    out_.append("{").append(label).append("=\"");
-    for (char c : label_value) {
-        if (c == '\\' || c == '"')
-            out_ += '\\', out_ += c;
-        else if (c == '\n')
-            out_.append("\\n");
-        else
-            out_ += c;
+    bool first = true;
+    for (const auto& [key, text] : labels) {
+        if (text.empty()) continue;
+        out_.append(first ? "{" : ",").append(key).append("=\"");
+        first = false;
+        for (char c : text) {
+            if (c == '\\' || c == '"')
+                out_ += '\\', out_ += c;
+            else if (c == '\n')
+                out_.append("\\n");
+            else
+                out_ += c;
+        }
+        out_.append("\"");
     }
-    out_.append("\"}");
+    if (!first) out_.append("}");
     value(v);
 }
 

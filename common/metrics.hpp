@@ -4,8 +4,10 @@
 // /metrics page, so the per-event path never takes a lock or contends a line.
 #include <atomic>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace gw::metrics {
 
@@ -58,7 +60,13 @@ public:
     void header(std::string_view name, std::string_view type, std::string_view help);
     void sample(std::string_view name, double value);
     void sample(std::string_view name, std::string_view label, std::string_view label_value, double value);
+    // Labels in the order given; one with an empty value is left out (Prometheus
+    // reads it as absent anyway).
+    using label = std::pair<std::string_view, std::string_view>;
+    void sample(std::string_view name, std::initializer_list<label> labels, double value);
     void histogram(std::string_view name, std::string_view help, const histogram::snapshot& h);
+    // One labelled histogram's samples, after its family's header().
+    void histogram_samples(std::string_view name, const histogram::snapshot& h, label extra);
     const std::string& text() const { return out_; }
 
 private:

@@ -1,5 +1,6 @@
 #pragma once
-// The /metrics page: the stream registry's, the router's and the listener's counters in the
+// The /metrics page: each route's stream registry and router counters (labelled
+// with the route's path), the listener's and the server-wide ones, in the
 // Prometheus text exposition. Thread rule: any thread (reads relaxed atomics and
 // the mutex-guarded refusal counts only).
 #include "config.hpp"
@@ -8,13 +9,19 @@
 #include "hub/stream_registry.hpp"
 #include "pg/listener.hpp"
 
-#include <memory>
 #include <string>
 #include <vector>
 
 namespace gw::app {
 
-std::string metrics_page(const config& cfg, const web::shared_state& state, const hub::router& router,
-                         const pg::listener& listener, const hub::stream_registry& registry);
+// One stream route's hub side, as the page reads it.
+struct route_metrics {
+    std::string_view path;
+    const hub::router& router;
+    const hub::stream_registry& registry;
+};
+
+std::string metrics_page(const config& cfg, const web::shared_state& state, const std::vector<route_metrics>& routes,
+                         const pg::listener& listener);
 
 }  // namespace gw::app

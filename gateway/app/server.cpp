@@ -54,38 +54,55 @@ server::server(config cfg)
       accept_retry_(main_ioc_),
       drain_timer_(main_ioc_) {
     for (unsigned i = 0; i < cfg_.threads; ++i) loops_.push_back(std::make_unique<hub::loop>(i));
-    streams_ = std::make_unique<hub::stream_registry>(*loops_[0]);
-
+    // Every route's router and streams, the mux and the listener live on loop 0:
+    // an event needs no thread hop at all (see do_accept()). One LISTEN
+    // connection and one query pool serve every route; a channel two routes want
+    // is LISTENed once (the mux).
     pg::listener::settings ls;
     ls.conninfo = cfg_.database_url;
     ls.snapshot_pool = cfg_.snapshot_pool;
     ls.snapshot_timeout = cfg_.snapshot_timeout;
     ls.ping_interval = cfg_.db_ping;
     ls.queue_usage_interval = cfg_.queue_usage_interval;
-    hub::router::settings rs;
-    rs.event_name = cfg_.event_name;
-    rs.wrap_field = cfg_.wrap_field;
-    rs.replay_size = cfg_.replay_size;
-    rs.replay_age = cfg_.replay_age;
-    rs.mode = cfg_.channel_mode;
-    rs.shared_channel = cfg_.shared_channel;
-    rs.shared_user_field = cfg_.shared_user_field;
-    rs.broadcast_channel = cfg_.broadcast_channel;
-    if (!cfg_.snapshot_sql.empty()) {
-        ls.snapshot_sqls.push_back(cfg_.snapshot_sql);
-        rs.snapshot_query = 0;
+    std::vector<hub::router::settings> settings;
+    for (auto& route : state_.routes) {
+        const auto& r = route->cfg;
+        hub::router::settings rs;
+        rs.event_name = r.event_name;
+        rs.wrap_field = r.wrap_field;
+        rs.replay_size = r.replay_size;
+        rs.replay_age = r.replay_age;
+        // A Turbo route's channel is the verified name: never the shared channel's user.
+        rs.mode = route->turbo() ? channel_mode::per_user : cfg_.channel_mode;
+        rs.shared_channel = cfg_.shared_channel;
+        rs.shared_user_field = cfg_.shared_user_field;
+        rs.broadcast_channel = r.broadcast_channel;
+        rs.payload = r.payload;
+        if (!r.snapshot_sql.empty()) {
+            rs.snapshot_query = ls.snapshot_sqls.size();
+            ls.snapshot_sqls.push_back(r.snapshot_sql);
+        }
+        settings.push_back(std::move(rs));
     }
-    // The router, its input and every stream live on loop 0: an event needs no
-    // thread hop at all (see do_accept()). The one LISTEN connection reaches the
-    // route's router through the mux, which shares it among routes (one port each).
     listener_ = std::make_unique<pg::listener>(loops_[0]->context(), std::move(ls));
     mux_ = std::make_unique<hub::input_mux>(loops_[0]->context(), *listener_);
-    router_ =
-        std::make_unique<hub::router>(loops_[0]->context(), mux_->add_port(), std::move(rs), state_.namer, *streams_);
-    streams_->attach(*router_);
-    state_.boot_id = router_->boot_id();
+    for (std::size_t i = 0; i < state_.routes.size(); ++i) {
+        auto& route = *state_.routes[i];
+        route_hub h;
+        h.streams = std::make_unique<hub::stream_registry>(*loops_[0]);
+        h.router = std::make_unique<hub::router>(loops_[0]->context(), mux_->add_port(), std::move(settings[i]),
+                                                 route.namer, *h.streams);
+        h.streams->attach(*h.router);
+        route.streams = h.streams.get();
+        route.boot_id = h.router->boot_id();
+        hubs_.push_back(std::move(h));
+    }
 
-    state_.ready = [this] { return router_->ready(); };
+    state_.ready = [this] {
+        for (const auto& h : hubs_)
+            if (!h.router->ready()) return false;
+        return true;
+    };
     state_.metrics_text = [this] { return render_metrics(); };
 
     open_acceptor(acceptor_, cfg_.listen_host, cfg_.listen_port);
@@ -110,9 +127,19 @@ int server::run() {
         .str("address", local.address().to_string())
         .num("port", static_cast<std::int64_t>(local.port()))
         .num("threads", static_cast<std::int64_t>(cfg_.threads))
-        .str("stream_path", cfg_.stream_path)
-        .str("channel_template", cfg_.channel_template)
-        .str("boot_id", router_->boot_id());
+        .num("routes", static_cast<std::int64_t>(state_.routes.size()))
+        // The first route's, as before there were several (scripts read them).
+        .str("stream_path", state_.routes.front()->cfg.path)
+        .str("channel_template", state_.routes.front()->cfg.channel_template)
+        .str("boot_id", state_.routes.front()->boot_id);
+    for (const auto& route : state_.routes) {
+        const auto& r = route->cfg;
+        log::info("route")
+            .str("route", r.path)
+            .str("key", r.key == route_key::user ? "user" : "turbo-signed-stream")
+            .str("channel_template", r.channel_template)
+            .str("boot_id", route->boot_id);
+    }
     if (cfg_.proxy_secret.empty() && cfg_.proxy_secret_file.empty() && cfg_.allow_insecure_proxy_header)
         log::warn("proxy-header mode trusts the user header without a secret: development only");
 
@@ -121,7 +148,7 @@ int server::run() {
         threads_.emplace_back(
             [&ioc = loops_[i]->context(), name = "loop " + std::to_string(i)] { run_loop(ioc, name); });
 
-    router_->start();
+    for (auto& h : hubs_) h.router->start();
     signals_.async_wait([this](error_code ec, int sig) {
         if (!ec) begin_shutdown(sig);
     });
@@ -172,12 +199,10 @@ void server::do_accept() {
                            : open <= cfg_.max_connections + ops_connection_reserve ? web::admission::ops_only
                                                                                    : web::admission::refused;
         const auto role = ops_acceptor_.is_open() ? web::listener_role::public_only : web::listener_role::combined;
-        net::post(target.context(),
-                  [this, &target, socket = std::move(socket), slot = std::move(slot), admit, role]() mutable {
-                      std::make_shared<web::http_session>(std::move(socket), target, *streams_, state_, std::move(slot),
-                                                          admit, role)
-                          ->run();
-                  });
+        net::post(target.context(), [this, &target, socket = std::move(socket), slot = std::move(slot), admit,
+                                     role]() mutable {
+            std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), admit, role)->run();
+        });
         do_accept();
     });
 }
@@ -202,8 +227,8 @@ void server::do_accept_ops() {
                                : web::admission::refused;
         net::post(target.context(),
                   [this, &target, socket = std::move(socket), slot = std::move(slot), admit]() mutable {
-                      std::make_shared<web::http_session>(std::move(socket), target, *streams_, state_, std::move(slot),
-                                                          admit, web::listener_role::ops)
+                      std::make_shared<web::http_session>(std::move(socket), target, state_, std::move(slot), admit,
+                                                          web::listener_role::ops)
                           ->run();
                   });
         do_accept_ops();
@@ -247,7 +272,7 @@ void server::finish_shutdown() {
     error_code ignored;
     ops_acceptor_.close(ignored);
     ops_accept_retry_.cancel();
-    router_->stop();
+    for (auto& h : hubs_) h.router->stop();
     for (auto& g : guards_) g.reset();
     // Every connection is closed; what remains on the loops are drain timers of
     // streams already gone, so stopping them loses nothing. Posted behind the
@@ -258,7 +283,10 @@ void server::finish_shutdown() {
 }
 
 std::string server::render_metrics() const {
-    return metrics_page(cfg_, state_, *router_, *listener_, *streams_);
+    std::vector<route_metrics> routes;
+    for (std::size_t i = 0; i < hubs_.size(); ++i)
+        routes.push_back({state_.routes[i]->cfg.path, *hubs_[i].router, *hubs_[i].streams});
+    return metrics_page(cfg_, state_, routes, *listener_);
 }
 
 }  // namespace gw::app

@@ -52,12 +52,17 @@ private:
     web::shared_state state_;
     std::vector<std::unique_ptr<hub::loop>> loops_;
     // Declared after the loops, so destroyed first: their timers and sockets live
-    // on loop 0's io_context, which must outlive them. The router uses the
-    // mux's port, the mux the listener, and the router the registry.
-    std::unique_ptr<hub::stream_registry> streams_;
+    // on loop 0's io_context, which must outlive them. The one LISTEN connection
+    // and query pool (the listener) reach every route's router through the mux,
+    // one port each; per route (state_.routes' order): its stream registry and its
+    // router, which uses its port and the registry.
+    struct route_hub {
+        std::unique_ptr<hub::stream_registry> streams;
+        std::unique_ptr<hub::router> router;
+    };
     std::unique_ptr<pg::listener> listener_;
     std::unique_ptr<hub::input_mux> mux_;
-    std::unique_ptr<hub::router> router_;
+    std::vector<route_hub> hubs_;
 
     tcp::acceptor acceptor_;
     tcp::acceptor ops_acceptor_;  // open only with --ops-listen

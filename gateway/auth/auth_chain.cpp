@@ -134,7 +134,7 @@ auth_chain::loaded auth_chain::load() const {
         l.jwt_keys = jwt_file_keys(cfg_, budget, refused);
         keys_refused_.inc(refused);
     }
-    if (has_mode(cfg_, "rails-session"))
+    if (has_mode(cfg_, "rails-session") || rails_sink_)
         l.rails_bases = secrets_from(rails_rule, cfg_.rails_secret_key_base, cfg_.rails_secret_key_base_file, budget);
     return l;
 }
@@ -155,7 +155,9 @@ std::string auth_chain::file_state() const {
     return state;
 }
 
-auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
+auth_chain::auth_chain(const config& cfg) : auth_chain(cfg, {}) {}
+
+auth_chain::auth_chain(const config& cfg, rails_bases_sink sink) : cfg_(cfg), rails_sink_(std::move(sink)) {
     if (cfg_.credentials_watch.count() > 0) watched_ = file_state();
     auto keys = load();
     for (const auto& mode : cfg_.auth_modes) {
@@ -217,8 +219,17 @@ auth_chain::auth_chain(const config& cfg) : cfg_(cfg) {
         } else {
             throw std::invalid_argument("unknown auth mode '" + mode + "'");
         }
+        mode_names_.push_back(mode);
     }
-    if (modes_.empty()) throw std::invalid_argument("--auth names no mode");
+    // Routes whose signature is their authorization (Turbo) need no mode; the
+    // configuration refuses a user route without one (config.cpp).
+    if (modes_.empty() && cfg_.routes.empty()) throw std::invalid_argument("--auth names no mode");
+    if (rails_sink_) {
+        if (keys.rails_bases.empty())
+            throw std::invalid_argument(
+                "a turbo-signed-stream route needs --rails-secret-key-base or --rails-secret-key-base-file");
+        rails_sink_(keys.rails_bases);
+    }
     proxy_secrets_.set(static_cast<std::int64_t>(keys.proxy_secrets.size()));
     rails_bases_.set(static_cast<std::int64_t>(keys.rails_bases.size()));
 }
@@ -240,6 +251,21 @@ auth_result auth_chain::authenticate(const request_context& req) const {
         if (r.what == outcome::ok) return r;
         if (first || rank(r.what) > rank(best.what)) best = std::move(r);
         first = false;
+    }
+    return best;
+}
+
+auth_result auth_chain::authenticate(const request_context& req, const std::vector<std::string>& modes) const {
+    auth_result best = auth_result::none(reason::missing_credentials);
+    bool first = true;
+    for (const auto& name : modes) {
+        for (std::size_t i = 0; i < mode_names_.size(); ++i) {
+            if (mode_names_[i] != name) continue;
+            auto r = modes_[i]->authenticate(req);
+            if (r.what == outcome::ok) return r;
+            if (first || rank(r.what) > rank(best.what)) best = std::move(r);
+            first = false;
+        }
     }
     return best;
 }
@@ -304,9 +330,11 @@ auth_chain::reload_result auth_chain::reload() {
         // Everything that can fail is done before anything is put in force.
         std::shared_ptr<const rails_session> rails;
         if (rails_) rails = rails_->decoder_for(keys.rails_bases);
+        if (rails_sink_ && keys.rails_bases.empty()) throw std::invalid_argument("no secret_key_base is left");
         if (proxy_ && !keys.proxy_secrets.empty()) proxy_->set_secrets(keys.proxy_secrets);
         if (jwt_) jwt_->set_keys(jwt_auth::key_source::files, std::move(keys.jwt_keys));
         if (rails_) rails_->set_decoder(std::move(rails));
+        if (rails_sink_) rails_sink_(keys.rails_bases);
         proxy_secrets_.set(static_cast<std::int64_t>(keys.proxy_secrets.size()));
         rails_bases_.set(static_cast<std::int64_t>(keys.rails_bases.size()));
         result.ok = true;

@@ -23,6 +23,7 @@
 #include "config.hpp"
 #include "metrics.hpp"
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -44,10 +45,19 @@ public:
     // mode, an unusable mode configuration, or a credential file that does not read
     // or parse.
     explicit auth_chain(const config& cfg);
+    // Also hands every secret_key_base it loads to `sink`: at construction, and
+    // at each reload that succeeds, as the last step of putting it in force (the
+    // Turbo routes' signed-stream verifier). With a sink, no secret_key_base at
+    // all is an error, like a rails-session mode without one.
+    using rails_bases_sink = std::function<void(const std::vector<std::string>&)>;
+    auth_chain(const config& cfg, rails_bases_sink sink);
     explicit auth_chain(std::vector<std::unique_ptr<authenticator>> modes);
     ~auth_chain();
 
     auth_result authenticate(const request_context& req) const;
+    // The same, trying only `modes` (names from cfg.auth_modes), in their order:
+    // one chain serves routes that each name their own modes.
+    auth_result authenticate(const request_context& req, const std::vector<std::string>& modes) const;
 
     // The credentials thread: SIGHUP (and, when configured, a change of the files)
     // reloads from start() on, and a JWKS URL is fetched; stop() ends all of it (a
@@ -75,7 +85,9 @@ private:
     std::string file_state() const;
 
     config cfg_;
+    rails_bases_sink rails_sink_;
     std::vector<std::unique_ptr<authenticator>> modes_;
+    std::vector<std::string> mode_names_;  // modes_[i]'s name (empty for the modes-given constructor's)
     // The modes whose credentials rotate, when configured (owned by modes_).
     proxy_header* proxy_ = nullptr;
     jwt_auth* jwt_ = nullptr;

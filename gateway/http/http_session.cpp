@@ -1,10 +1,12 @@
 #include "http/http_session.hpp"
 
+#include "auth/request_credentials.hpp"
 #include "http/last_event_id.hpp"
 #include "http/request_head.hpp"
 #include "http/responses.hpp"
 #include "http/stream_session.hpp"
 #include "log.hpp"
+#include "turbo/cable_channel.hpp"
 
 #include <unistd.h>
 
@@ -27,6 +29,26 @@ std::chrono::steady_clock::time_point stream_end(std::optional<std::int64_t> exp
     return steady_clock::now() + milliseconds(left);
 }
 
+// The query parameter turbo-rails' <turbo-stream-source> carries the signed name in.
+constexpr std::string_view signed_stream_name_param = "signed_stream_name";
+
+refusal refusal_of(turbo::name_refusal r) {
+    switch (r) {
+        case turbo::name_refusal::missing:
+            return refusal::missing_stream_name;
+        case turbo::name_refusal::too_long:
+            return refusal::stream_name_too_long;
+        case turbo::name_refusal::bad_signature:
+            return refusal::bad_stream_signature;
+        case turbo::name_refusal::not_a_name:
+            return refusal::not_a_stream_name;
+        case turbo::name_refusal::malformed:
+        case turbo::name_refusal::none:
+            break;
+    }
+    return refusal::malformed_stream_name;
+}
+
 // SO_SNDBUF for a stream: half --max-queue-bytes, which Linux doubles (for its
 // own bookkeeping) and caps at net.core.wmem_max. A slow reader then holds at most
 // about twice --max-queue-bytes: the queue and the kernel's buffer.
@@ -36,15 +58,9 @@ int stream_send_buffer(std::uint64_t max_queue_bytes) {
 
 }  // namespace
 
-http_session::http_session(tcp::socket socket, hub::loop& loop, hub::stream_registry& streams, shared_state& state,
-                           connection_slot slot, admission admit, listener_role role)
-    : stream_(std::move(socket)),
-      loop_(loop),
-      streams_(streams),
-      state_(state),
-      slot_(std::move(slot)),
-      admit_(admit),
-      role_(role) {}
+http_session::http_session(tcp::socket socket, hub::loop& loop, shared_state& state, connection_slot slot,
+                           admission admit, listener_role role)
+    : stream_(std::move(socket)), loop_(loop), state_(state), slot_(std::move(slot)), admit_(admit), role_(role) {}
 
 void http_session::run() {
     track_id_ = loop_.track(weak_from_this());
@@ -114,6 +130,7 @@ void http_session::handle() {
     const auto routed = route_request(*parser_, state_, admit_, role_);
     cors_origin_ = std::string(routed.cors_origin);
     allow_ = routed.allow;
+    route_ = routed.stream_route;
     switch (routed.where) {
         case route::refused:
             return refuse(*routed.why, routed.close);
@@ -135,43 +152,109 @@ void http_session::handle() {
     }
 }
 
-void http_session::handle_stream(const request& req) {
-    if (state_.draining.load()) return refuse(refusal::draining, true);
+std::optional<http_session::stream_identity> http_session::identify(const request& req) {
+    const auto& route = *route_;
+    const auto& path = route.cfg.path;
     error_code ignored;
     auto peer = stream_.socket().remote_endpoint(ignored).address();
-    auto who = state_.auth.authenticate({req.base(), req.target(), peer});
-    if (who.what != auth::outcome::ok) {
-        const bool forbidden = who.what == auth::outcome::forbidden;
-        const std::string why(auth::to_string(who.why));
-        state_.count_refusal(forbidden ? "403" : "401", why);
-        log::info("stream refused").str("reason", why).str("peer", peer.to_string());
-        return send_error(
-            error_response(forbidden ? http::status::forbidden : http::status::unauthorized,
-                           forbidden ? "forbidden" : why,
-                           forbidden ? "request not from a trusted proxy" : "no usable credentials", allow_),
-            !req.keep_alive());
+    stream_identity id;
+    // A Turbo route without auth modes needs no identity: the signature is the
+    // authorization, as in turbo-rails.
+    if (!route.cfg.auth_modes.empty()) {
+        auto who = state_.authenticate_for(route, {req.base(), req.target(), peer});
+        if (who.what != auth::outcome::ok) {
+            const bool forbidden = who.what == auth::outcome::forbidden;
+            const std::string why(auth::to_string(who.why));
+            state_.count_refusal(forbidden ? "403" : "401", why, path);
+            log::info("stream refused").str("reason", why).str("route", path).str("peer", peer.to_string());
+            send_error(error_response(forbidden ? http::status::forbidden : http::status::unauthorized,
+                                      forbidden ? "forbidden" : why,
+                                      forbidden ? "request not from a trusted proxy" : "no usable credentials", allow_),
+                       !req.keep_alive());
+            return std::nullopt;
+        }
+        id.user = std::move(who.user);
+        id.expires_at_ms = who.expires_at_ms;
     }
-    auto named = state_.namer.name(who.user);
+    if (route.turbo()) {
+        auto named = verify_signed_name(req.target());
+        if (!named.ok()) {
+            const auto why = refusal_of(named.refusal);
+            log::info("stream refused")
+                .str("reason", text_of(why).reason)
+                .str("route", path)
+                .str("peer", peer.to_string());
+            refuse(why, !req.keep_alive());
+            return std::nullopt;
+        }
+        id.channel = turbo::cable_channel(route.cfg.channel_prefix, named.name);
+        return id;
+    }
+    auto named = route.namer.name(id.user);
     if (!named.ok()) {
-        log::info("stream refused").str("reason", text_of(refusal::invalid_user).reason).str("detail", named.reason);
-        return refuse(refusal::invalid_user, !req.keep_alive());
+        log::info("stream refused")
+            .str("reason", text_of(refusal::invalid_user).reason)
+            .str("route", path)
+            .str("detail", named.reason);
+        refuse(refusal::invalid_user, !req.keep_alive());
+        return std::nullopt;
     }
-    if (!state_.users.acquire(who.user)) {
-        log::info("stream refused").str("reason", text_of(refusal::too_many_streams).reason).str("user", who.user);
+    id.channel = std::move(named.channel);
+    return id;
+}
+
+turbo::verified_name http_session::verify_signed_name(std::string_view target) const {
+    turbo::verified_name out;
+    const auto raw = auth::find_query_param(target, signed_stream_name_param);
+    if (!raw || raw->empty()) {
+        out.refusal = turbo::name_refusal::missing;
+        return out;
+    }
+    // Refused before decoding: the decoded value is never longer than the raw one
+    // needs to be (three bytes per escaped byte).
+    if (raw->size() > 3 * turbo::signed_stream_verifier::max_signed_name) {
+        out.refusal = turbo::name_refusal::too_long;
+        return out;
+    }
+    const auto decoded = auth::percent_decode(*raw, true);
+    if (!decoded) {
+        out.refusal = turbo::name_refusal::malformed;
+        return out;
+    }
+    const auto verifier = state_.turbo_names.current();
+    if (!verifier) {
+        out.refusal = turbo::name_refusal::bad_signature;
+        return out;
+    }
+    return verifier->verify(*decoded);
+}
+
+void http_session::handle_stream(const request& req) {
+    auto& route = *route_;
+    if (state_.draining.load()) return refuse(refusal::draining, true);
+    auto id = identify(req);
+    if (!id) return;
+    // An empty user (a Turbo route without auth) has no per-user limit.
+    if (!id->user.empty() && !route.users.acquire(id->user)) {
+        log::info("stream refused")
+            .str("reason", text_of(refusal::too_many_streams).reason)
+            .str("route", route.cfg.path)
+            .str("user", id->user);
         return refuse(refusal::too_many_streams, !req.keep_alive());
     }
     // Hand over the socket: the stream keeps nothing of the request machinery.
     stream_.expires_never();
     auto last_id = req.find("Last-Event-ID");
     const bool has_last_id = last_id != req.end();
-    auto last_seq = has_last_id ? own_sequence(last_id->value(), state_.boot_id) : std::nullopt;
-    auto head = cors_origin_.empty() ? state_.stream_head
-                                     : std::make_shared<const std::string>(stream_head_text(state_.cfg, cors_origin_));
-    auto open = [&state = state_, &streams = streams_, user = std::move(who.user), channel = std::move(named.channel),
-                 slot = std::move(*slot_), has_last_id, last_seq, head = std::move(head),
-                 end = stream_end(who.expires_at_ms)](tcp::socket socket) mutable {
-        if (!socket.is_open()) return state.users.release(user);
-        std::make_shared<stream_session>(std::move(socket), streams, state, std::move(user), std::move(channel),
+    auto last_seq = has_last_id ? own_sequence(last_id->value(), route.boot_id) : std::nullopt;
+    auto open = [&state = state_, &route, user = std::move(id->user), channel = std::move(id->channel),
+                 slot = std::move(*slot_), has_last_id, last_seq, head = route.head_for(cors_origin_),
+                 end = stream_end(id->expires_at_ms)](tcp::socket socket) mutable {
+        if (!socket.is_open()) {
+            if (!user.empty()) route.users.release(user);
+            return;
+        }
+        std::make_shared<stream_session>(std::move(socket), state, route, std::move(user), std::move(channel),
                                          std::move(slot), has_last_id, last_seq, std::move(head), end)
             ->start();
     };
@@ -185,7 +268,8 @@ void http_session::handle_stream(const request& req) {
     error_code ignored_sndbuf;
     socket.set_option(net::socket_base::send_buffer_size(stream_send_buffer(state_.cfg.max_queue_bytes)),
                       ignored_sndbuf);
-    if (&streams_.home() == &loop_) return open(std::move(socket));
+    auto& streams = *route.streams;
+    if (&streams.home() == &loop_) return open(std::move(socket));
     // Every stream lives on the LISTEN loop (server.cpp): the descriptor moves
     // there, where the socket is made anew (a socket belongs to one io_context).
     error_code ec;
@@ -200,7 +284,7 @@ void http_session::handle_stream(const request& req) {
         if (*p >= 0) ::close(*p);
         delete p;
     });
-    net::post(streams_.context(), [open = std::move(open), &home = streams_.context(), protocol, owned]() mutable {
+    net::post(streams.context(), [open = std::move(open), &home = streams.context(), protocol, owned]() mutable {
         tcp::socket moved(home);
         error_code ec;
         moved.assign(protocol, *owned, ec);
@@ -221,7 +305,7 @@ void http_session::handle_preflight(const request& req) {
 }
 
 void http_session::refuse(refusal why, bool close) {
-    if (!text_of(why).kind.empty()) state_.count_refusal(why);
+    if (!text_of(why).kind.empty()) state_.count_refusal(why, route_ ? std::string_view(route_->cfg.path) : "");
     send_error(error_response(why, allow_), close);
 }
 

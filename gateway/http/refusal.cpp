@@ -29,12 +29,21 @@ constexpr std::array texts = {
     refusal_text{s::too_many_requests, "429", "too_many_streams", "too_many_streams",
                  "too many open streams for this user"},
     refusal_text{s::forbidden, "cors", "cors_origin", "forbidden_origin", "origin not allowed"},
+    refusal_text{s::bad_request, "400", "missing_stream_name", "missing_stream_name", "signed_stream_name is required"},
+    refusal_text{s::bad_request, "400", "stream_name_too_long", "stream_name_too_long",
+                 "signed_stream_name is too long"},
+    refusal_text{s::bad_request, "400", "malformed_stream_name", "malformed_stream_name",
+                 "signed_stream_name is not a signed stream name"},
+    // 403 as a forged session is: counted with the identity refusals (auth_failures_total).
+    refusal_text{s::forbidden, "403", "bad_stream_signature", "forbidden", "signed_stream_name not signed by this app"},
+    refusal_text{s::forbidden, "403", "not_a_stream_name", "forbidden", "signed_stream_name does not name a stream"},
     refusal_text{s::not_found, "", "not_found", "not_found", "no such route"},
     refusal_text{s::method_not_allowed, "", "method_not_allowed", "method_not_allowed", "use GET"},
 };
 static_assert(texts.size() == static_cast<std::size_t>(refusal::method_not_allowed) + 1);
 static_assert(texts[static_cast<std::size_t>(refusal::cors_origin)].reason == "cors_origin");
 static_assert(texts[static_cast<std::size_t>(refusal::body_too_large)].reason == "body_too_large");
+static_assert(texts[static_cast<std::size_t>(refusal::not_a_stream_name)].reason == "not_a_stream_name");
 
 }  // namespace
 

@@ -25,6 +25,11 @@ enum class refusal {
     database_unavailable,   // 503 unavailable: the stream's channel was not listened in time
     too_many_streams,       // 429: --max-streams-per-user
     cors_origin,            // 403 forbidden_origin: a preflight from an origin not allowed
+    missing_stream_name,    // 400: a Turbo route's request without signed_stream_name
+    stream_name_too_long,   // 400: signed_stream_name over 4 KiB (turbo::signed_stream_verifier)
+    malformed_stream_name,  // 400: not "<base64>--<hex digest>", bad percent-escapes or base64
+    bad_stream_signature,   // 403 forbidden: no configured secret_key_base signed it
+    not_a_stream_name,      // 403 forbidden: signed, but not a stream name (a non-empty JSON string)
     not_found,              // 404 (not counted)
     method_not_allowed,     // 405 (not counted)
 };

@@ -8,8 +8,9 @@ bool is_ops(std::string_view path) {
     return path == "/healthz" || path == "/readyz" || path == "/metrics";
 }
 
-routing refused(refusal why, bool close, std::string_view allow = "GET", std::string_view cors_origin = {}) {
-    return {route::refused, why, close, allow, cors_origin};
+routing refused(refusal why, bool close, std::string_view allow = "GET", std::string_view cors_origin = {},
+                route_state* r = nullptr) {
+    return {route::refused, why, close, allow, cors_origin, r};
 }
 
 }  // namespace
@@ -36,18 +37,18 @@ routing route_request(const request_parser& parser, const shared_state& state, a
     // gateway stays alive (and says it is not ready) instead of looking dead.
     if (admit == admission::ops_only && !(ops && served)) return refused(refusal::max_connections, true);
     const bool close = !parser.keep_alive();
-    if (path == state.cfg.stream_path && role != listener_role::ops) {
-        const std::string_view allow = state.cfg.cors_origins.empty() ? "GET" : "GET, OPTIONS";
+    if (auto* r = role != listener_role::ops ? state.route_at(path) : nullptr) {
+        const bool cors = !r->cfg.cors_origins.empty();
+        const std::string_view allow = cors ? "GET, OPTIONS" : "GET";
         std::string_view origin;
-        if (auto o = head.find(http::field::origin); o != head.end() && state.cors_allows(o->value()))
-            origin = o->value();
+        if (auto o = head.find(http::field::origin); o != head.end() && r->cors_allows(o->value())) origin = o->value();
         if (head.method() == http::verb::options) {
-            if (state.cfg.cors_origins.empty()) return refused(refusal::method_not_allowed, close, allow, origin);
-            if (origin.empty()) return refused(refusal::cors_origin, close, allow);
-            return {route::preflight, std::nullopt, close, allow, origin};
+            if (!cors) return refused(refusal::method_not_allowed, close, allow, origin, r);
+            if (origin.empty()) return refused(refusal::cors_origin, close, allow, {}, r);
+            return {route::preflight, std::nullopt, close, allow, origin, r};
         }
-        if (head.method() != http::verb::get) return refused(refusal::method_not_allowed, close, allow, origin);
-        return {route::stream, std::nullopt, close, allow, origin};
+        if (head.method() != http::verb::get) return refused(refusal::method_not_allowed, close, allow, origin, r);
+        return {route::stream, std::nullopt, close, allow, origin, r};
     }
     if (!ops || !served) return refused(refusal::not_found, close);
     if (head.method() != http::verb::get) return refused(refusal::method_not_allowed, close);

@@ -24,7 +24,7 @@ enum class admission {
 // Which routes a listener serves (see --ops-listen).
 enum class listener_role {
     combined,     // everything: no --ops-listen
-    public_only,  // the stream route; the ops routes are 404
+    public_only,  // the stream routes; the ops routes are 404
     ops,          // /healthz, /readyz, /metrics; everything else is 404
 };
 
@@ -32,10 +32,11 @@ enum class route { stream, preflight, healthz, readyz, metrics, refused };
 
 struct routing {
     route where = route::refused;
-    std::optional<refusal> why;      // set when `where` is refused
-    bool close = false;              // close after the answer: what follows cannot be trusted
-    std::string_view allow = "GET";  // the methods the requested route answers (405's Allow)
-    std::string_view cors_origin;    // the head's Origin when --cors-origins allows it
+    std::optional<refusal> why;           // set when `where` is refused
+    bool close = false;                   // close after the answer: what follows cannot be trusted
+    std::string_view allow = "GET";       // the methods the requested route answers (405's Allow)
+    std::string_view cors_origin;         // the head's Origin when the route's cors-origins allow it
+    route_state* stream_route = nullptr;  // the stream route asked for (stream, preflight, and its refusals)
 };
 
 // `parser` holds a head read by feed_head, and nothing after it.

@@ -43,7 +43,7 @@ std::string closing_bytes(response res) {
     return std::move(out).str();
 }
 
-std::string stream_head_text(const config& c, std::string_view cors_origin) {
+std::string stream_head_text(std::chrono::milliseconds retry, std::string_view cors_origin) {
     http::response<http::empty_body> head(http::status::ok, 11);
     head.set(http::field::content_type, "text/event-stream");
     head.set(http::field::cache_control, "no-cache");
@@ -53,7 +53,7 @@ std::string stream_head_text(const config& c, std::string_view cors_origin) {
     if (!cors_origin.empty()) allow_origin(head, cors_origin);
     std::ostringstream out;
     out << head.base();
-    return std::move(out).str() + sse::preamble(c.retry);
+    return std::move(out).str() + sse::preamble(retry);
 }
 
 }  // namespace gw::web

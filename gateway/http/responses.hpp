@@ -5,10 +5,10 @@
 // event stream. A stream writes raw bytes once it has left Beast, so its 503
 // and its head come out of here already serialized.
 // Thread rule: pure functions.
-#include "config.hpp"
 #include "http/refusal.hpp"
 #include "net.hpp"
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -38,6 +38,6 @@ std::string closing_bytes(response res);
 // The head of an event stream: 200 text/event-stream, no Content-Length and no
 // chunking (the body ends when the connection does), CORS for `cors_origin`
 // when non-empty, then the stream's preamble (retry hint and padding).
-std::string stream_head_text(const config& c, std::string_view cors_origin);
+std::string stream_head_text(std::chrono::milliseconds retry, std::string_view cors_origin);
 
 }  // namespace gw::web

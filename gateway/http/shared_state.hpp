@@ -1,15 +1,16 @@
 #pragma once
-// What every HTTP session may read: the route settings, the identity chain, the
-// channel namer, the per-user stream counts, and the server-wide counters and
-// probes. Built once by the server before the first accept.
+// What every HTTP session may read: the stream routes (route_state: each one's
+// settings, channel namer, user counts and stream bytes), the identity chain they
+// share, and the server-wide counters and probes. Built once by the server before
+// the first accept.
 // Thread rule: immutable after construction except the atomics and the
 // mutex-guarded refusal counts, so any loop thread may use it.
 #include "auth/auth_chain.hpp"
-#include "channel_namer.hpp"
 #include "config.hpp"
 #include "http/refusal.hpp"
-#include "hub/user_counts.hpp"
+#include "http/route_state.hpp"
 #include "metrics.hpp"
+#include "turbo/verifier_slot.hpp"
 
 #include <atomic>
 #include <functional>
@@ -17,6 +18,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace gw::web {
 
@@ -24,22 +27,21 @@ struct shared_state {
     shared_state(const config& c);
 
     const config& cfg;
+    // The Turbo routes' signed-stream verifier, fed by the chain's secret_key_base
+    // loads (declared first: the chain fills it as it is built). Empty without a
+    // Turbo route.
+    turbo::verifier_slot turbo_names;
+    // One chain for every route, holding each mode any route names, its
+    // credentials loaded once and reloaded together (SIGHUP); a route asks only
+    // its own modes (authenticate_for).
     auth::auth_chain auth;
-    channel_namer namer;
-    hub::user_counts users;
+    // cfg.routes in order (the flags' one route when cfg.routes is empty).
+    std::vector<std::unique_ptr<route_state>> routes;
 
-    // Bytes every live stream starts with, built once and shared.
-    std::shared_ptr<const std::string> stream_head;
-    std::shared_ptr<const std::string> heartbeat;
-    std::shared_ptr<const std::string> goodbye;      // the retry hint sent before a drain close
-    std::shared_ptr<const std::string> expired;      // the event that ends a stream whose credentials expired
-    std::shared_ptr<const std::string> unavailable;  // the 503 of a stream whose channel was not listened in time
-
-    // This process's event-id prefix: a Last-Event-ID with another is foreign.
-    std::string boot_id;
-
-    // True when the Origin is one of --cors-origins (exact match).
-    bool cors_allows(std::string_view origin) const;
+    // The route served at exactly `path`, or null.
+    route_state* route_at(std::string_view path) const;
+    // The identity the route's auth modes give the request (its modes in its order).
+    auth::auth_result authenticate_for(const route_state& route, const auth::request_context& req) const;
 
     // Server-wide probes, set by the server.
     std::function<bool()> ready;  // the hub's part: every needed channel listened
@@ -55,15 +57,17 @@ struct shared_state {
     metrics::counter header_timeouts;  // connections cut for no complete head within --header-timeout
     std::atomic<bool> draining{false};
 
-    // Refusals by status and reason (not a per-event path: a mutex is fine). The
-    // string form is for identity refusals, whose reasons gw::auth names.
-    void count_refusal(refusal why);
-    void count_refusal(const std::string& kind, const std::string& reason);
-    std::map<std::pair<std::string, std::string>, std::uint64_t> refusals() const;
+    // Refusals by status, reason and route path (empty for a request no route
+    // took), not a per-event path: a mutex is fine. The string form is for
+    // identity and signed-name refusals, whose reasons gw::auth and gw::turbo name.
+    using refusal_key = std::tuple<std::string, std::string, std::string>;  // kind, reason, route
+    void count_refusal(refusal why, std::string_view route = {});
+    void count_refusal(const std::string& kind, const std::string& reason, std::string_view route = {});
+    std::map<refusal_key, std::uint64_t> refusals() const;
 
 private:
     mutable std::mutex refusals_mutex_;
-    std::map<std::pair<std::string, std::string>, std::uint64_t> refusals_;
+    std::map<refusal_key, std::uint64_t> refusals_;
 };
 
 // Holds one unit of the connection gauge for as long as it lives; moves with the

@@ -29,13 +29,14 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-stream_session::stream_session(tcp::socket socket, hub::stream_registry& streams, shared_state& state, std::string user,
+stream_session::stream_session(tcp::socket socket, shared_state& state, route_state& route, std::string user,
                                std::string channel, connection_slot slot, bool last_event_id,
                                std::optional<std::uint64_t> last_seq, std::shared_ptr<const std::string> head,
                                std::chrono::steady_clock::time_point expires)
     : socket_(std::move(socket)),
-      streams_(streams),
       state_(state),
+      route_(route),
+      streams_(*route.streams),
       user_(std::move(user)),
       channel_(std::move(channel)),
       slot_(std::move(slot)),
@@ -64,13 +65,13 @@ void stream_session::go_live() {
     log::info("stream open")
         .num("sid", static_cast<std::int64_t>(sid_))
         .str("user", user_)
-        .str("route", state_.cfg.stream_path)
+        .str("route", route_.cfg.path)
         .str("channel", channel_);
     // The first heartbeat at a random point of the period: streams opened together
     // (a deploy, a reconnect wave) must not heartbeat together forever after.
-    std::uniform_int_distribution<std::int64_t> phase(1, std::chrono::milliseconds(state_.cfg.heartbeat).count());
+    std::uniform_int_distribution<std::int64_t> phase(1, std::chrono::milliseconds(route_.cfg.heartbeat).count());
     due_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(phase(heartbeat_rng));
-    const bool catch_up = last_event_id_ || !state_.cfg.snapshot_sql.empty();
+    const bool catch_up = last_event_id_ || !route_.cfg.snapshot_sql.empty();
     // The channel is listened from here on: what the browser missed comes from the
     // replay buffer or the snapshot, and events arriving meanwhile wait behind it.
     phase_ = catch_up ? phase::catching_up : phase::live;
@@ -98,6 +99,7 @@ void stream_session::send(const frame_ptr& frame) {
         log::warn("slow consumer")
             .num("sid", static_cast<std::int64_t>(sid_))
             .str("user", user_)
+            .str("route", route_.cfg.path)
             .num("queued_bytes", static_cast<std::int64_t>(queued_bytes_));
         return close(hub::close_reason::slow_consumer);
     }
@@ -161,7 +163,7 @@ void stream_session::tick(std::chrono::steady_clock::time_point now) {
     if (phase_ == phase::closed) return;
     // Checked even while closing: a last frame (goodbye, expired, 503) stuck behind
     // a peer that stopped reading must not keep the stream forever.
-    if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * state_.cfg.heartbeat)
+    if (!sending_.empty() && now - write_started_ > stalled_write_heartbeats * route_.cfg.heartbeat)
         return close(hub::close_reason::write_timeout);
     if (phase_ == phase::closing) return;
     if (phase_ == phase::pending) {
@@ -170,20 +172,20 @@ void stream_session::tick(std::chrono::steady_clock::time_point now) {
     }
     if (now >= expires_) return expire();
     if (now < due_) return;
-    enqueue(state_.heartbeat);
-    due_ = now + state_.cfg.heartbeat;
+    enqueue(route_.heartbeat);
+    due_ = now + route_.cfg.heartbeat;
 }
 
 void stream_session::refuse_unavailable() {
     // No headers went out yet, so the client can still get a proper answer.
-    state_.count_refusal(refusal::database_unavailable);
-    say_last(state_.unavailable, hub::close_reason::database_unavailable);
+    state_.count_refusal(refusal::database_unavailable, route_.cfg.path);
+    say_last(route_.unavailable, hub::close_reason::database_unavailable);
 }
 
 void stream_session::expire() {
     // Said once, as an event the page can act on (sign in again); no retry hint,
     // since the reconnect with the same credentials is answered 401.
-    say_last(state_.expired, hub::close_reason::credentials_expired);
+    say_last(route_.expired, hub::close_reason::credentials_expired);
 }
 
 void stream_session::say_last(const frame_ptr& frame, hub::close_reason reason) {
@@ -196,7 +198,7 @@ void stream_session::close(hub::close_reason reason) {
     assert_on_thread(streams_.context());
     if (phase_ == phase::closed) return;
     // Leave with a reconnect hint; the hard close at the drain deadline still applies.
-    if (reason == hub::close_reason::shutdown && accepts_events()) return say_last(state_.goodbye, reason);
+    if (reason == hub::close_reason::shutdown && accepts_events()) return say_last(route_.goodbye, reason);
     // A stream already saying its last frame keeps the reason it was closing for.
     finish(phase_ == phase::closing ? closing_reason_ : reason);
 }
@@ -221,11 +223,11 @@ void stream_session::finish(hub::close_reason reason) {
     streams_.home().untrack(track_id_);
     streams_.stats().streams.add(-1);
     streams_.stats().count_close(reason);
-    state_.users.release(user_);
+    if (!user_.empty()) route_.users.release(user_);
     log::info("stream close")
         .num("sid", static_cast<std::int64_t>(sid_))
         .str("user", user_)
-        .str("route", state_.cfg.stream_path)
+        .str("route", route_.cfg.path)
         .num("duration_ms", ms_since(opened_))
         .str("reason", hub::to_string(reason))
         .flag("was_live", went_live_);

@@ -38,8 +38,10 @@ public:
     // last_event_id: the browser's Last-Event-ID, if it sent one; last_seq: its
     // sequence number when the id is one of this process's; expires: when the
     // credentials stop being valid (time_point::max() when they do not expire).
-    stream_session(tcp::socket socket, hub::stream_registry& streams, shared_state& state, std::string user,
-                   std::string channel, connection_slot slot, bool last_event_id, std::optional<std::uint64_t> last_seq,
+    // `route` (and its registry) outlives the stream; `user` is empty on a route
+    // that needs no identity (a Turbo route without auth).
+    stream_session(tcp::socket socket, shared_state& state, route_state& route, std::string user, std::string channel,
+                   connection_slot slot, bool last_event_id, std::optional<std::uint64_t> last_seq,
                    std::shared_ptr<const std::string> head, std::chrono::steady_clock::time_point expires);
     ~stream_session() override;
 
@@ -73,8 +75,9 @@ private:
     bool accepts_events() const { return phase_ == phase::catching_up || phase_ == phase::live; }
 
     tcp::socket socket_;
-    hub::stream_registry& streams_;
     shared_state& state_;
+    route_state& route_;
+    hub::stream_registry& streams_;  // the route's
     std::string user_;
     std::string channel_;
     connection_slot slot_;

@@ -206,13 +206,14 @@ std::string serve(std::string_view bytes, std::size_t read_size) {
         if (routed.where == web::route::stream) {
             if (const auto last = req.find("Last-Event-ID"); last != req.end()) check_last_event_id(last->value());
             const auth::request_context ctx{req.base(), target, net::ip::make_address("127.0.0.1")};
-            const auto who = s.auth.authenticate(ctx);
+            fuzz_check(routed.stream_route == s.routes.front().get());
+            const auto who = s.authenticate_for(*routed.stream_route, ctx);
             check_chain(who, ctx);
             fuzz_check(who.what == auth::outcome::ok ? !who.user.empty() && who.why == auth::reason::none
                                                      : who.user.empty() && who.why != auth::reason::none);
             transcript += std::string(auth::to_string(who.why)) + "\n";
             if (who.what == auth::outcome::ok) {
-                const auto named = s.namer.name(who.user);
+                const auto named = routed.stream_route->namer.name(who.user);
                 fuzz_check(!named.ok() || named.channel.size() <= max_channel_bytes);
                 if (named.ok()) return transcript + "stream " + named.channel + "\n";
             }

@@ -6,6 +6,7 @@ import atexit
 import ctypes
 import http.client
 import json
+import re
 import os
 import queue
 import resource
@@ -143,6 +144,11 @@ def _pdeathsig():
 
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def _labels(text):
+    """The label pairs of a sample's `a="x",b="y"` (values as written, escapes kept)."""
+    return re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', text)
 
 
 class Gateway:
@@ -310,8 +316,16 @@ class Gateway:
         return samples
 
     def metric(self, name):
-        """The sum of every sample of `name` over all label sets; None if absent."""
-        values = [v for k, v in self.metrics().items() if k == name or k.startswith(name + "{")]
+        """The sum of every sample of `name` over all label sets; None if absent.
+        `name` may hold labels (`x{reason="a"}`): then the samples whose labels
+        include those (a `route` label besides, say) are summed."""
+        base, _, want = name.partition("{")
+        want = set(_labels(want.rstrip("}"))) if want else set()
+        values = []
+        for k, v in self.metrics().items():
+            kb, _, labels = k.partition("{")
+            if kb == base and want <= set(_labels(labels.rstrip("}"))):
+                values.append(v)
         return sum(values) if values else None
 
     def wait_metric(self, name, value, timeout=15):

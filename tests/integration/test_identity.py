@@ -833,7 +833,7 @@ class NothingLeaksTest(IdentityCase):
         # The output is searched for every credential above by the cleanup; the
         # log keys of a refusal are checked here.
         for line in refused:
-            self.assertEqual(set(line) - {"ts", "level", "msg", "reason", "peer", "detail"}, set(), line)
+            self.assertEqual(set(line) - {"ts", "level", "msg", "reason", "route", "peer", "detail"}, set(), line)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,11 @@ struct stream_fixture {
         auto server = acceptor.accept();
         client.non_blocking(true);
         h.on([&] {
-            std::make_shared<web::stream_session>(std::move(server), *h.streams, state, "1", "user_1",
+            auto& route = *state.routes.front();
+            route.streams = h.streams.get();
+            std::make_shared<web::stream_session>(std::move(server), state, route, "1", "user_1",
                                                   web::connection_slot(state.connections), false, std::nullopt,
-                                                  state.stream_head, std::chrono::steady_clock::time_point::max())
+                                                  route.stream_head, std::chrono::steady_clock::time_point::max())
                 ->start();
         });
     }
