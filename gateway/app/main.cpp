@@ -51,12 +51,6 @@ int main(int argc, char** argv) {
             std::cout << gw::usage_text();
             return 0;
         }
-        // Read and checked (config::routes), but the hub serves one route's framing
-        // so far: the flags' route. Refuse rather than ignore the tables.
-        if (parsed.route_tables)
-            throw gw::config_error(
-                "--config: [[route]] tables are not served by this version yet; configure the "
-                "one stream route with top-level keys (stream-path, event, ...)");
         cfg = std::move(parsed.cfg);
     } catch (const std::exception& e) {
         std::cerr << "sse-gateway: " << e.what() << "\n";

@@ -21,7 +21,8 @@ struct route_metrics {
     const hub::stream_registry& registry;
 };
 
+// `inputs`: the event inputs (at least one); their LISTEN counts are summed.
 std::string metrics_page(const config& cfg, const web::shared_state& state, const std::vector<route_metrics>& routes,
-                         const pg::listener& listener);
+                         const std::vector<const pg::listener*>& inputs);
 
 }  // namespace gw::app
