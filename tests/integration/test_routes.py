@@ -169,6 +169,27 @@ class RoutesTest(harness.GatewayTestCase, unittest.TestCase):
         room.expect_no_event(0.1)
 
 
+class SharedChannelTest(harness.GatewayTestCase, unittest.TestCase):
+    def test_a_channel_two_routes_want_is_listened_once_and_kept_for_the_other(self):
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        with os.fdopen(fd, "w") as f:
+            f.write('[[route]]\npath = "/authy/live_status"\n[[route]]\npath = "/raw"\npayload = "raw"\n')
+        self.addCleanup(os.unlink, path)
+        gw = self.gateway("--heartbeat", "600", "--config", path)
+        authy = self.stream(gw, 6)
+        raw = self.stream(gw, 6, path="/raw")
+        gw.wait_metric('sse_gateway_streams{route="/raw"}', 1)
+        self.assertEqual(gw.metric("sse_gateway_channels_listened"), 1)
+        self.pg.notify("user_6", "approved")
+        self.assertEqual(authy.next_event()["data"], '{"status":"approved"}')
+        self.assertEqual(raw.next_event()["data"], "approved")
+        authy.close()
+        gw.wait_metric('sse_gateway_streams{route="/authy/live_status"}', 0)
+        self.assertEqual(gw.metric("sse_gateway_channels_listened"), 1)
+        self.pg.notify("user_6", "denied")
+        self.assertEqual(raw.next_event()["data"], "denied")
+
+
 def quote_query(text):
     from urllib.parse import quote
     return quote(text, safe="")
