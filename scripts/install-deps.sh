@@ -5,7 +5,7 @@
 #   scripts/install-deps.sh [GROUP...]   groups: build, run, test, container
 # No group: build and test. `build` alone is what compiling the gateway needs (the
 # Dockerfile's build stage with RUN_TESTS=0); `build run` what scripts/run.sh
-# needs to build and run it with its demo; `container` is what building and
+# needs to build and run it with its demos; `container` is what building and
 # running the image needs (the deploy.container test, which skips, saying why,
 # without it).
 set -euo pipefail
@@ -63,7 +63,7 @@ want_node=0
 for group in "${groups[@]}"; do
   case $group in
     build)     PACKAGES+=("${BUILD_PACKAGES[@]}") ;;
-    run)       PACKAGES+=("${RUN_PACKAGES[@]}") ;;
+    run)       PACKAGES+=("${RUN_PACKAGES[@]}"); want_node=1 ;;
     test)      PACKAGES+=("${TEST_PACKAGES[@]}"); want_node=1 ;;
     container) PACKAGES+=("${CONTAINER_PACKAGES[@]}") ;;
     *) echo "usage: $0 [build|run|test|container]..." >&2; exit 2 ;;
@@ -75,8 +75,9 @@ for pkg in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
   [[ $status == ii* ]] || missing+=("$pkg")
 done
-# Node.js and npm run the browser test (playwright-core). A machine that already has
-# them (from any source) keeps its own; otherwise Debian's.
+# Node.js and npm run the browser test (playwright-core) and install the Turbo demo
+# page's @hotwired/turbo (deploy/demo/setup.sh, for scripts/run.sh). A machine that
+# already has them (from any source) keeps its own; otherwise Debian's.
 [[ $want_node -eq 0 ]] || command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
