@@ -3,6 +3,7 @@ a feed (raw payloads, its own event name and channel template) and a Turbo
 Streams route whose channel is turbo-rails' signed stream name, verified with
 names signed by real ActiveSupport and broadcast as Rails' PostgreSQL Action
 Cable adapter broadcasts."""
+import hashlib
 import json
 import os
 import subprocess
@@ -16,6 +17,11 @@ BASE = ("3c1e0f8b6a2d4e9f7c5b3a1d0e8f6a4b2c0d9e7f5a3b1c8d6e4f2a0b9c7d5e3f"
 PREFIX = "app_production"
 ROOM = "gid://demo/Room/1:messages"
 ODD = "it's a \"room\" with spaces: and colons"
+# "app_production:" + 40 characters: 56 characters, 96 bytes. Rails keeps the name
+# (it hashes past 63 characters) and PostgreSQL cuts the NOTIFY's identifier to 63
+# bytes at a character boundary; past 63 characters Rails sends the SHA1 hex.
+CUT = "\u00e9" * 40
+HASHED = "\u00fc" * 70
 HTML = '<turbo-stream action="append" target="messages"><template><p>Hi & "bye" \u2028</p></template></turbo-stream>'
 
 # Turbo.signed_stream_verifier as turbo-rails builds it (Rails 7+: SHA256 key
@@ -65,6 +71,8 @@ def rails_broadcast(pg, broadcasting, payload):
     """What ActionCable::SubscriptionAdapter::PostgreSQL#broadcast runs: NOTIFY on
     the escaped identifier of prefix:broadcasting, the payload as a string literal."""
     channel = f"{PREFIX}:{broadcasting}"
+    if len(channel) > 63:  # channel_identifier: Ruby's String#size counts characters
+        channel = hashlib.sha1(channel.encode()).hexdigest()
     pg.execute(f"NOTIFY {quote_ident(channel)}, '" + payload.replace("'", "''") + "'")
 
 
@@ -94,7 +102,7 @@ def setUpModule():
 class RoutesTest(harness.GatewayTestCase, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.fixtures = activesupport([ROOM, ODD])
+        cls.fixtures = activesupport([ROOM, ODD, CUT, HASHED])
 
     def setUp(self):
         fd, self.config = tempfile.mkstemp(suffix=".toml")
@@ -136,6 +144,15 @@ class RoutesTest(harness.GatewayTestCase, unittest.TestCase):
         self.gw.wait_metric('sse_gateway_streams{route="/live/turbo"}', 1)
         rails_broadcast(self.pg, ODD, self.fixtures["payload"])
         self.assertEqual(room.next_event()["data"], HTML)
+
+    def test_long_non_ascii_names_arrive_as_rails_and_postgresql_name_them(self):
+        cut, hashed = self.turbo(self.fixtures["signed"][2]), self.turbo(self.fixtures["signed"][3])
+        self.gw.wait_metric('sse_gateway_streams{route="/live/turbo"}', 2)
+        self.gw.wait_metric("sse_gateway_channels_listened", 2)
+        rails_broadcast(self.pg, CUT, self.fixtures["payload"])
+        rails_broadcast(self.pg, HASHED, self.fixtures["payload"])
+        self.assertEqual(cut.next_event()["data"], HTML)
+        self.assertEqual(hashed.next_event()["data"], HTML)
 
     def test_bad_signed_names_are_refused_and_nothing_is_listened(self):
         good = self.fixtures["signed"][0]

@@ -8,8 +8,9 @@
 #     the key generator hashing with SHA1 (Rails < 7) or SHA256 (Rails 7+ defaults);
 #   - Action Cable payloads: ActiveSupport::JSON.encode(message), what Rails'
 #     PostgreSQL adapter NOTIFYs for a broadcast;
-#   - channel names as that adapter LISTENs them (cable.yml's channel_prefix joined
-#     with ":", then SHA1 hex past 63 bytes), computed as its source does.
+#   - channel names as that adapter's NOTIFYs arrive (cable.yml's channel_prefix
+#     joined with ":", SHA1 hex past 63 characters, then PostgreSQL's cut of an
+#     identifier to 63 bytes), computed as its source does.
 # Usage: make_turbo_fixtures.sh OUTDIR
 set -euo pipefail
 
@@ -75,12 +76,18 @@ payload_cases = payloads.each_with_index.map do |p, i|
   { "name" => "payload_#{i}", "payload" => encoded, "expect" => p.is_a?(String) ? p : encoded }
 end
 
+# ActionCable::SubscriptionAdapter::PostgreSQL#channel_identifier counts characters
+# (String#size); then PostgreSQL cuts an identifier of more than 63 bytes to 63 at a
+# character boundary (truncate_identifier, UTF8 database) in the NOTIFY, and the
+# notification arrives under that name.
 def channel_identifier(prefix, name)
   channel = [prefix, name].compact.join(":")
-  channel.bytesize > 63 ? OpenSSL::Digest::SHA1.hexdigest(channel) : channel
+  channel = OpenSSL::Digest::SHA1.hexdigest(channel) if channel.size > 63
+  channel.byteslice(0, 63).scrub("")
 end
 channel_cases = [[nil, "gid://demo/Room/1:messages"], ["demo_production", "gid://demo/Room/1:messages"],
                  [nil, "a" * 63], [nil, "a" * 64], ["p", "\u00e9" * 30], ["p", "\u00e9" * 31],
+                 ["p", "\u00e9" * 61], ["p", "\u00e9" * 62],
                  ["", "room"]].map do |prefix, name|
   { "prefix" => prefix, "stream" => name, "channel" => channel_identifier(prefix, name) }
 end

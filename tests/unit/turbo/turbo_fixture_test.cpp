@@ -70,7 +70,7 @@ TEST_CASE("An Action Cable payload that encodes a string is sent as the string, 
     CHECK(ran >= 7);
 }
 
-TEST_CASE("Channel names match Rails' PostgreSQL adapter: the prefix joined with a colon, SHA1 hex past 63 bytes") {
+TEST_CASE("Channel names match Rails' PostgreSQL adapter: the prefix joined with a colon, SHA1 hex past 63 characters, PostgreSQL's cut to 63 bytes") {
     int ran = 0;
     for (const auto& c : manifest()["channels"].GetArray()) {
         const auto prefix = c["prefix"].IsNull() ? std::nullopt : std::optional<std::string>(t::str(c, "prefix"));
