@@ -158,12 +158,16 @@ struct sse_target {
     std::string path = "/authy/live_status";
     std::vector<std::string> headers;
     std::vector<in_addr> sources;
+    std::unordered_map<std::uint64_t, std::string> names;  // --names: user -> {name}
 
     static constexpr const char* help =
         "  --host ADDR            server address (default 127.0.0.1)\n"
         "  --port P               server port\n"
         "  --path TEMPLATE        request path, {user} substituted (default /authy/live_status)\n"
         "  --header 'N: V'        extra request header, {user} substituted (repeatable)\n"
+        "  --names FILE           lines \"USER TEXT\": {name} in --path and --header is the\n"
+        "                         user's TEXT, as it is (e.g. a URL-escaped Turbo signed\n"
+        "                         stream name); a user without a line is an error\n"
         "  --sources LIST         loopback source addresses: 127.0.0.2-127.0.0.5 or a,b,c\n";
 
     // Takes option `a` if it is one of the above (`value()` reads its argument).
@@ -179,9 +183,36 @@ struct sse_target {
             headers.push_back(value());
         else if (a == "--sources")
             sources = parse_sources(value());
+        else if (a == "--names")
+            names = read_names(value());
         else
             return false;
         return true;
+    }
+
+    static std::unordered_map<std::uint64_t, std::string> read_names(const std::string& file) {
+        std::ifstream in(file);
+        if (!in) die("--names: cannot read " + file);
+        std::unordered_map<std::uint64_t, std::string> out;
+        std::string line;
+        while (std::getline(in, line)) {
+            const auto sp = line.find(' ');
+            if (line.empty()) continue;
+            if (sp == std::string::npos) die("--names: a line without \"USER TEXT\" in " + file);
+            out[parse_u64(std::string_view(line).substr(0, sp), "--names user")] = line.substr(sp + 1);
+        }
+        return out;
+    }
+
+    // `tmpl` with {user} and, given --names, {name} filled in for this user.
+    std::string expand(std::string_view tmpl, std::uint64_t user) const {
+        std::string out = expand_user(tmpl, user);
+        if (names.empty()) return out;
+        const auto at = out.find("{name}");
+        if (at == std::string::npos) return out;
+        const auto it = names.find(user);
+        if (it == names.end()) die("--names has no line for user " + std::to_string(user));
+        return out.replace(at, 6, it->second);
     }
 
     sockaddr_in address() const {
@@ -193,9 +224,9 @@ struct sse_target {
     }
 
     std::string request(std::uint64_t user) const {
-        std::string r = "GET " + expand_user(path, user) + " HTTP/1.1\r\nHost: " + host + ':' + std::to_string(port) +
+        std::string r = "GET " + expand(path, user) + " HTTP/1.1\r\nHost: " + host + ':' + std::to_string(port) +
                         "\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n";
-        for (const auto& h : headers) r += expand_user(h, user) + "\r\n";
+        for (const auto& h : headers) r += expand(h, user) + "\r\n";
         return r + "\r\n";
     }
 };

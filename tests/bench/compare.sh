@@ -2,8 +2,12 @@
 # Side-by-side benchmark: sse-gateway vs nginx+nchan vs a minimal relay
 # (sse-relay: one LISTEN connection, each payload written as a data: line) vs
 # the raw PostgreSQL LISTEN floor, the same workload against each in one run,
-# one table out. With the relay, the gateway's latency is judged against it
-# round by round (issue 19 section 8: --repeat 5 or more).
+# one table out. Opt-in Turbo pair (issue 20 section 8): gateway-turbo (a --config
+# with the Authy route and a Turbo route; streams spread over --rooms, each with
+# its room's signed stream name; 4 KiB Turbo Stream HTML NOTIFYed as Action Cable
+# does) and nchan-turbo (the same rooms and HTML, POSTed). With the relay, the
+# gateway's latency is judged against it round by round (issue 19 section 8:
+# --repeat 5 or more).
 #
 #   bash tests/bench/compare.sh                 # full size: 19,000 streams
 #   bash tests/bench/compare.sh --small         # 600 streams, short phases
@@ -30,6 +34,8 @@ flat_seconds=5
 idle_seconds=5
 gateway_threads=2,1
 fanout=10
+rooms=5000
+payload_bytes=4096
 targets=gateway,gateway-shared,nchan,relay,floor,floor-shared
 shared_channel=sse_gateway_events
 broadcast_channel=
@@ -65,7 +71,18 @@ usage: $0 [options]
                          shared + a broadcast channel, same thread counts), nchan,
                          relay (sse-relay, the least a NOTIFY-to-SSE relay does:
                          the gateway's latency is judged against it per round),
-                         floor, floor-shared (default $targets)
+                         floor, floor-shared (default $targets);
+                         also gateway-turbo (the gateway with a --config holding the
+                         Authy route and a Turbo route /live/turbo: the streams on
+                         the Turbo route, spread over --rooms rooms, each opened with
+                         its room's signed stream name; the events are Turbo Stream
+                         HTML of --payload-bytes, NOTIFYed on the room's cable channel
+                         as Action Cable encodes them; --gateway-threads applies) and
+                         nchan-turbo (nchan, the same rooms, the same HTML POSTed to
+                         /pub/<room>)
+  --rooms N              Turbo rooms (default $rooms; at most --streams; stream i is
+                         in room 1 + i mod N)
+  --payload-bytes N      Turbo HTML size in bytes (default $payload_bytes)
   --sources RANGE        client source addresses (default $sources)
   --workers W            sse-load processes (default: one per 9,500 streams)
   --gateway-flags "F"    extra sse-gateway flags for every gateway run (after the
@@ -80,7 +97,8 @@ usage: $0 [options]
                          --baseline-bin the same binary, another setting is compared
   --build-dir DIR        CMake build tree (default build/; created with scripts/build.sh)
   --no-build             use the binaries already in the build tree
-  --small                --streams 600 --rate-seconds 3 --flat-seconds 2 --idle-seconds 1
+  --small                --streams 600 --rooms 150 --rate-seconds 3 --flat-seconds 2
+                         --idle-seconds 1
   --markdown FILE        also write the report to FILE
   --json-dir DIR         keep every raw JSON line here, and the gateway's /metrics
                          after the rate phase and at the end
@@ -98,6 +116,8 @@ while [[ $# -gt 0 ]]; do
     --idle-seconds) idle_seconds=$2; shift 2 ;;
     --gateway-threads) gateway_threads=$2; shift 2 ;;
     --fanout) fanout=$2; shift 2 ;;
+    --rooms) rooms=$2; shift 2 ;;
+    --payload-bytes) payload_bytes=$2; shift 2 ;;
     --targets) targets=$2; shift 2 ;;
     --sources) sources=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
@@ -107,7 +127,7 @@ while [[ $# -gt 0 ]]; do
     --baseline-bin) baseline_bin=$(realpath -m "$2"); shift 2 ;;
     --baseline-flags) baseline_flags=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
-    --small) streams=600; rate_seconds=3; flat_seconds=2; idle_seconds=1; shift ;;
+    --small) streams=600; rooms=150; rate_seconds=3; flat_seconds=2; idle_seconds=1; shift ;;
     --markdown) markdown=$(realpath -m "$2"); shift 2 ;;
     --json-dir) json_dir=$(realpath -m "$2"); shift 2 ;;
     --keep) keep=1; shift ;;
@@ -118,6 +138,9 @@ done
 users=$((streams / per_user))
 if (( users < 1 || users * per_user != streams )); then
   echo "compare.sh: --streams must be a multiple of --per-user" >&2; exit 2
+fi
+if [[ ,$targets, == *-turbo,* ]] && (( rooms < 1 || rooms > streams )); then
+  echo "compare.sh: --rooms must be between 1 and --streams" >&2; exit 2
 fi
 
 # shellcheck source=bench_lib.sh
@@ -133,7 +156,7 @@ find_nchan() {
   done
   return 1
 }
-if [[ ,$targets, == *,nchan,* ]] && { [[ ! -x /usr/sbin/nginx ]] || ! find_nchan >/dev/null; }; then
+if [[ ,$targets, == *,nchan,* || ,$targets, == *,nchan-turbo,* ]] && { [[ ! -x /usr/sbin/nginx ]] || ! find_nchan >/dev/null; }; then
   [[ $(id -u) -eq 0 ]] || die "nginx and libnginx-mod-nchan are missing and installing them needs root"
   log "installing nginx libnginx-mod-nchan"
   export DEBIAN_FRONTEND=noninteractive
@@ -202,7 +225,7 @@ record() { # kind json
 publish() { # mode extra-args...
   local mode=$1 out sent
   shift
-  out=$("$pub_bin" "${pub_target[@]}" --users "1-$users" --mode "$mode" --state "$tmp/$label.r$round.state" "$@" \
+  out=$("$pub_bin" "${pub_target[@]}" --users "1-$load_users" --mode "$mode" --state "$tmp/$label.r$round.state" "$@" \
         2>>"$tmp/$label.pub.err") || die "$label: publisher ($mode) failed: $out $(tail -2 "$tmp/$label.pub.err")"
   record "publish_$mode" "$out"
   sent=$(json_field "$out" sent)
@@ -288,7 +311,7 @@ run_gateway() { # gateway flags...; uses label, pub_target; the binary is $run_b
   # the database or the gateway is the bottleneck flat out.
   local backend
   backend=$(psql "$db_url" -Atc "SELECT pid FROM pg_stat_activity WHERE application_name = 'sse-gateway'" | head -1)
-  load_cmd "$port" --header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret" ${backend:+--backend-pid "$backend"}
+  load_cmd "$port" "${gateway_load_args[@]}" ${backend:+--backend-pid "$backend"}
   run_workload
   save_metrics end
   metrics_port=
@@ -314,10 +337,107 @@ EOF
 load_cmd() { # port + extra sse-load args
   local port=$1
   shift
-  receiver_cmd=("$load_bin" --port "$port" --users "1-$users" --per-user "$per_user" --sources "$sources"
+  receiver_cmd=("$load_bin" --port "$port" --users "1-$load_users" "${spread[@]}" --sources "$sources"
                 --server-pid "$server_pid" "$@")
   [[ -n $workers ]] && receiver_cmd+=(--workers "$workers")
   return 0
+}
+
+run_nchan() { # shared-memory size, extra publisher args...; uses label
+  local shm=$1
+  shift
+  [[ -n $nchan_so ]] || die "ngx_nchan_module.so not found"
+  mkdir -p "$tmp/nginx/tmp"
+  port=$(free_port)
+  user_line=
+  [[ $(id -u) -eq 0 ]] && user_line="user root;"
+  # Equivalent to the gateway's defaults: per-user channel, EventSource,
+  # a 15 s heartbeat comment, a 64-message / 300 s replay buffer.
+  # worker_connections may exceed the fd limit, and must: with 20,000 this
+  # nchan ran out of connection slots at 18,747 subscribers (18,759 fds).
+  # nginx preallocates those slots at start, so they are in its baseline RSS,
+  # not in the per-stream figure.
+  cat >"$tmp/nginx/nginx.conf" <<EOF
+load_module $nchan_so;
+$user_line
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+daemon off;
+events {
+  worker_connections $((streams * 13 / 10 + 1000));
+  use epoll;
+}
+http {
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 3600s;
+  client_body_temp_path $tmp/nginx/tmp;
+  nchan_shared_memory_size $shm;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location ~ ^/sub/(\d+)\$ {
+      nchan_subscriber eventsource;
+      nchan_channel_id \$1;
+      nchan_subscriber_first_message newest;
+      nchan_eventsource_ping_interval 15;
+      nchan_eventsource_ping_comment "hb";
+    }
+    location ~ ^/pub/(\d+)\$ {
+      nchan_publisher;
+      nchan_channel_id \$1;
+      nchan_message_buffer_length 64;
+      nchan_message_timeout 300s;
+    }
+  }
+}
+EOF
+  /usr/sbin/nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx/stdout.log" 2>&1 &
+  master_pid=$!
+  server_pid=$master_pid
+  nginx_worker=
+  for ((i = 0; i < 100; i++)); do
+    nginx_worker=$(pgrep -P "$master_pid" | head -1 || true)
+    [[ -n $nginx_worker ]] && break
+    sleep 0.1
+  done
+  [[ -n $nginx_worker ]] || die "nginx did not start: $(tail -3 "$tmp/nginx/error.log" "$tmp/nginx/stdout.log")"
+  sleep 0.3
+  # The worker serves every stream and publish: it is the process measured.
+  server_pid=$nginx_worker
+  load_cmd "$port" --path '/sub/{user}'
+  server_pid=$master_pid
+  pub_target=(--http "127.0.0.1:$port" --path-template '/pub/{user}' "$@")
+  run_workload
+  stop_pid "$master_pid" QUIT 30
+  server_pid=
+}
+
+# Turbo: a secret_key_base, the --config (the Authy route as the flags make it plus
+# a Turbo route), and every room's signed stream name, URL-escaped, for sse-load's
+# --names, made once per run by turbo_demo.py's signer (ActiveSupport's).
+turbo_config=
+turbo_setup() {
+  [[ -z $turbo_config ]] || return 0
+  mkdir -p "$tmp/turbo"
+  turbo_config=$tmp/turbo/sse-gateway.toml
+  /usr/bin/python3 - "$root/deploy/demo" "$tmp/turbo" "$rooms" <<'EOF'
+import os, secrets, sys, urllib.parse
+sys.path.insert(0, sys.argv[1])
+from turbo_demo import sign
+d, rooms = sys.argv[2], int(sys.argv[3])
+key = secrets.token_hex(64)
+with open(os.open(os.path.join(d, "secret_key_base"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write(key + "\n")
+with open(os.path.join(d, "sse-gateway.toml"), "w") as f:
+    f.write('rails-secret-key-base-file = "%s"\n\n[[route]]\npath = "/authy/live_status"\n\n'
+            '[[route]]\npath = "/live/turbo"\nkey = "turbo-signed-stream"\nchannel-prefix = "bench"\n'
+            % os.path.join(d, "secret_key_base"))
+with open(os.path.join(d, "names"), "w") as f:
+    for room in range(1, rooms + 1):
+        f.write("%d %s\n" % (room, urllib.parse.quote(sign(key, "room_%d" % room), safe="")))
+EOF
 }
 
 # ---- run ---------------------------------------------------------------------------
@@ -338,6 +458,11 @@ for ((round = 1; round <= repeat; round++)); do
 round_targets=("${target_list[@]:$(( (round - 1) % ${#target_list[@]} ))}" \
                "${target_list[@]:0:$(( (round - 1) % ${#target_list[@]} ))}")
 for target in "${round_targets[@]}"; do
+  # What the receivers and the publisher count in: users, each with --per-user
+  # streams (Turbo targets: rooms, the streams dealt to them in turn).
+  load_users=$users
+  spread=(--per-user "$per_user")
+  gateway_load_args=(--header 'X-User-Id: {user}' --header "X-Gateway-Secret: $secret")
   case $target in
     gateway)
       for threads in "${thread_list[@]}"; do
@@ -368,72 +493,30 @@ for target in "${round_targets[@]}"; do
       ;;
     nchan)
       label=nchan
-      [[ -n $nchan_so ]] || die "ngx_nchan_module.so not found"
-      mkdir -p "$tmp/nginx/tmp"
-      port=$(free_port)
-      user_line=
-      [[ $(id -u) -eq 0 ]] && user_line="user root;"
-      # Equivalent to the gateway's defaults: per-user channel, EventSource,
-      # a 15 s heartbeat comment, a 64-message / 300 s replay buffer.
-      # worker_connections may exceed the fd limit, and must: with 20,000 this
-      # nchan ran out of connection slots at 18,747 subscribers (18,759 fds).
-      # nginx preallocates those slots at start, so they are in its baseline RSS,
-      # not in the per-stream figure.
-      cat >"$tmp/nginx/nginx.conf" <<EOF
-load_module $nchan_so;
-$user_line
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-daemon off;
-events {
-  worker_connections $((streams * 13 / 10 + 1000));
-  use epoll;
-}
-http {
-  access_log off;
-  keepalive_requests 1000000000;
-  keepalive_timeout 3600s;
-  client_body_temp_path $tmp/nginx/tmp;
-  nchan_shared_memory_size 256m;
-  server {
-    listen 127.0.0.1:$port backlog=4096;
-    location ~ ^/sub/(\d+)\$ {
-      nchan_subscriber eventsource;
-      nchan_channel_id \$1;
-      nchan_subscriber_first_message newest;
-      nchan_eventsource_ping_interval 15;
-      nchan_eventsource_ping_comment "hb";
-    }
-    location ~ ^/pub/(\d+)\$ {
-      nchan_publisher;
-      nchan_channel_id \$1;
-      nchan_message_buffer_length 64;
-      nchan_message_timeout 300s;
-    }
-  }
-}
-EOF
-      /usr/sbin/nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx/stdout.log" 2>&1 &
-      master_pid=$!
-      server_pid=$master_pid
-      nginx_worker=
-      for ((i = 0; i < 100; i++)); do
-        nginx_worker=$(pgrep -P "$master_pid" | head -1 || true)
-        [[ -n $nginx_worker ]] && break
-        sleep 0.1
+      run_nchan 256m
+      ;;
+    nchan-turbo)
+      # The same HTML as gateway-turbo's, raw: nchan publishes what it is POSTed.
+      # 64 messages of ~4 KiB kept per room need more than the 256m the small
+      # events get (nchan refuses a publish when its shared memory is full).
+      label=nchan-turbo
+      load_users=$rooms
+      spread=(--streams "$streams")
+      run_nchan 1024m --payload turbo --payload-bytes "$payload_bytes"
+      ;;
+    gateway-turbo)
+      # Both routes are served; the load is on the Turbo route. The channel is
+      # cable.yml's prefix ":" the stream name, as Rails' PostgreSQL adapter names it.
+      turbo_setup
+      for threads in "${thread_list[@]}"; do
+        label=gateway-turbo-t$threads
+        load_users=$rooms
+        spread=(--streams "$streams")
+        gateway_load_args=(--path '/live/turbo?signed_stream_name={name}' --names "$tmp/turbo/names")
+        pub_target=(--database-url "$db_url" --channel-template 'bench:room_{user}' --payload turbo-cable
+                    --payload-bytes "$payload_bytes")
+        run_gateway --threads "$threads" --config "$turbo_config"
       done
-      [[ -n $nginx_worker ]] || die "nginx did not start: $(tail -3 "$tmp/nginx/error.log" "$tmp/nginx/stdout.log")"
-      sleep 0.3
-      # The worker serves every stream and publish: it is the process measured.
-      server_pid=$nginx_worker
-      load_cmd "$port" --path '/sub/{user}'
-      server_pid=$master_pid
-      pub_target=(--http "127.0.0.1:$port" --path-template '/pub/{user}')
-      run_workload
-      stop_pid "$master_pid" QUIT 30
-      server_pid=
       ;;
     relay)
       # The yardstick for latency: one LISTEN connection on every user's channel,
@@ -467,7 +550,7 @@ done
 done
 
 meta=$(/usr/bin/python3 - "$command_line" "$load_at_start" "$streams" "$per_user" "$rate" "$rate_seconds" \
-        "$flat_seconds" "$idle_seconds" "$repeat" "$fanout" <<'EOF'
+        "$flat_seconds" "$idle_seconds" "$repeat" "$fanout" "$rooms" "$payload_bytes" <<'EOF'
 import json, os, platform, subprocess, sys, time
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal"))
@@ -476,6 +559,7 @@ print(json.dumps({
     "streams": int(sys.argv[3]), "per_user": int(sys.argv[4]), "rate": float(sys.argv[5]),
     "rate_seconds": float(sys.argv[6]), "flat_seconds": float(sys.argv[7]), "idle_seconds": float(sys.argv[8]),
     "repeat": int(sys.argv[9]), "fanout": int(sys.argv[10]),
+    "rooms": int(sys.argv[11]), "payload_bytes": int(sys.argv[12]),
     "nproc": os.cpu_count(), "cpu": cpu, "mem_gib": round(mem_kb / 1048576, 1),
     "kernel": platform.release(), "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     "nginx": subprocess.run(["/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr.strip(),

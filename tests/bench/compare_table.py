@@ -6,7 +6,9 @@ Input lines: {"target": label, "round": n, "kind": ready|report|publish_<mode>|s
 each "received / expected" or "lost / misrouted / duplicates" cell is the sum.
 The first gateway column is "the gateway" for the ratio columns. With the relay
 (sse-relay), each per-user gateway's latency is also judged against it round by
-round (issue 19 section 8), from the per-round figures, not the medians."""
+round (issue 19 section 8), from the per-round figures, not the medians.
+The Turbo pair (gateway-turbo-tN, nchan-turbo: streams dealt to rooms in turn) gets
+its own comparison below the table and none of the per-user targets' verdicts."""
 import json
 import statistics
 import sys
@@ -55,9 +57,16 @@ def phase(t, name):
     return {}
 
 
+def is_turbo(label):
+    return label.endswith("-turbo") or "-turbo-t" in label
+
+
 def metrics(label, t, per_user, fanout_count):
+    """per_user: streams per published event; for the Turbo targets streams / rooms,
+    which need not be whole: their "expected" counts are then shown as ≈."""
     ready, rep = t.get("ready", {}), t.get("report", {})
     fanout = 1 if label == "floor" else per_user
+    exp = "%d / %d" if fanout == int(fanout) else "%d / ≈%d"
     m = {}
     est = rep.get("established", ready.get("established", 0))
     m["established"] = "%d / %d" % (est, rep.get("streams", ready.get("streams", 0)))
@@ -71,11 +80,11 @@ def metrics(label, t, per_user, fanout_count):
         if q + "_us" in r:
             m["rate_" + q] = r[q + "_us"] / 1000
     pub = t.get("publish_rate", {})
-    m["rate_events"] = "%d / %d" % (r.get("events", 0), pub.get("sent", 0) * fanout)
+    m["rate_events"] = exp % (r.get("events", 0), pub.get("sent", 0) * fanout)
     m["rate_cpu"] = r.get("cpu_us_per_event")
     b = phase(t, "broadcast")
     m["bcast_s"] = b.get("first_send_to_last_recv_s")
-    m["bcast_events"] = "%d / %d" % (b.get("events", 0), t.get("publish_broadcast", {}).get("sent", 0) * fanout)
+    m["bcast_events"] = exp % (b.get("events", 0), t.get("publish_broadcast", {}).get("sent", 0) * fanout)
     bc = phase(t, "broadcast_channel")
     if bc:
         m["bchan_s"] = bc.get("first_send_to_last_recv_s")
@@ -98,7 +107,7 @@ def metrics(label, t, per_user, fanout_count):
         m["flat_busy"] = 100 * f["busiest_thread_busy"]
     if "backend_busy" in f:
         m["flat_backend"] = 100 * f["backend_busy"]
-    m["flat_events"] = "%d / %d" % (f.get("events", 0), fp.get("sent", 0) * fanout)
+    m["flat_events"] = exp % (f.get("events", 0), fp.get("sent", 0) * fanout)
     m["lmd"] = "%s / %s / %s" % (rep.get("lost", "?"), rep.get("misrouted", "?"), rep.get("duplicates", "?"))
     m["lost"], m["misrouted"], m["dup"] = rep.get("lost"), rep.get("misrouted"), rep.get("duplicates")
     m["failed"] = rep.get("failed", 0)
@@ -153,8 +162,13 @@ def main():
     per_user = meta.get("per_user", 1)
     labels = list(targets)
     fanout_count = meta.get("fanout", 0)
-    m = {label: combine([metrics(label, t, per_user, fanout_count) for t in targets[label]]) for label in labels}
-    gw = next((label for label in labels if label.startswith("gateway")), None)
+    turbo_per_room = meta.get("streams", 0) / meta["rooms"] if meta.get("rooms") else per_user
+
+    def spread(label):
+        return turbo_per_room if is_turbo(label) else per_user
+
+    m = {label: combine([metrics(label, t, spread(label), fanout_count) for t in targets[label]]) for label in labels}
+    gw = next((label for label in labels if label.startswith("gateway") and not is_turbo(label)), None)
     has_nchan, has_floor = "nchan" in m, "floor" in m
     header = labels + (["gateway / nchan"] if gw and has_nchan else []) + (["gateway − floor"] if gw and has_floor else [])
     out = []
@@ -168,6 +182,12 @@ def main():
                    "%d back to back (fan-out), %g s flat out." % (
                        meta["streams"], per_user, meta["rate"], meta["rate_seconds"], fanout_count,
                        meta["flat_seconds"]))
+        if any(is_turbo(label) for label in labels):
+            out.append("Turbo targets: the same phases with the %d streams dealt to %d rooms in turn (%.2f per room; "
+                       "users above are rooms), each event a %d-byte Turbo Stream HTML: gateway-turbo serves the "
+                       "Authy route and a Turbo route from one --config, opened with each room's signed stream "
+                       "name, the HTML NOTIFYed as Action Cable encodes it; nchan-turbo gets it POSTed." % (
+                           meta["streams"], meta.get("rooms", 0), turbo_per_room, meta.get("payload_bytes", 0)))
         if meta.get("repeat", 1) > 1:
             out.append("Each target ran %d times, interleaved; every figure is the median of the %d rounds, "
                        "every count the sum." % (meta["repeat"], meta["repeat"]))
@@ -191,7 +211,7 @@ def main():
     out.append("Floor column: the server is the listening PostgreSQL backend (RSS growth per LISTENed channel, "
                "its CPU per notification); establish = LISTEN on every channel.")
     for label in labels:
-        if not label.startswith("gateway"):
+        if not label.startswith("gateway") or is_turbo(label):
             continue
         floor = "floor-shared" if "shared" in label else "floor"
         out.append("")
@@ -205,10 +225,38 @@ def main():
         out.extend(check_targets(m, label, m.get(floor, {}), siblings, m.get(issue_floor, {})))
     if "relay" in targets:
         for label in labels:
-            if label.startswith("gateway-t"):  # the relay is per-user channels, like these
+            if label.startswith("gateway-t") and not is_turbo(label):  # per-user channels, like the relay
                 out.append("")
                 out.extend(against_relay(label, targets[label], targets["relay"], per_user, fanout_count))
+    out.extend(turbo_lines(m, labels))
     print("\n".join(out))
+
+
+TURBO_ROWS = [("rate_p50", "latency p50 @ rate, ms", ".3f"), ("rate_p99", "latency p99 @ rate, ms", ".3f"),
+              ("rss_kib", "server RSS per idle stream, KiB", ".2f"),
+              ("rate_cpu", "server CPU µs per event @ rate", ".1f"),
+              ("flat_cpu", "server CPU µs per event, flat out", ".2f"),
+              ("lmd", "lost / misrouted / duplicates", "s")]
+
+
+def turbo_lines(m, labels):
+    """Issue 20 section 8: each gateway-turbo run beside nchan-turbo. Shown, not judged."""
+    gws = [label for label in labels if label.startswith("gateway-turbo")]
+    n = m.get("nchan-turbo")
+    if not gws or n is None:
+        return []
+    lines = ["", "Turbo Streams, %s beside nchan-turbo (the same rooms and HTML; shown, not judged):" % ", ".join(gws),
+             "", "| metric | " + " | ".join(gws) + " | nchan-turbo | " +
+             " | ".join("%s / nchan" % g for g in gws) + " |", "|---|" + "---:|" * (2 * len(gws) + 1)]
+    for key, name, f in TURBO_ROWS:
+        ratios = []
+        for g in gws:
+            a, b = m[g].get(key), n.get(key)
+            ok = all(isinstance(v, (int, float)) for v in (a, b)) and b and f != "s"
+            ratios.append("%.2f×" % (a / b) if ok else "")
+        lines.append("| %s | %s | %s | %s |" % (name, " | ".join(fmt(m[g].get(key), f) for g in gws),
+                                                fmt(n.get(key), f), " | ".join(ratios)))
+    return lines
 
 
 # Issue 19 section 8: against the minimal relay, as medians of per-round figures

@@ -48,6 +48,7 @@ struct options {
     std::vector<sse_target> targets;  // one per --ports entry, else just `target`
     user_range users{1, 100};
     std::uint64_t per_user = 1;
+    std::uint64_t streams = 0;  // --streams; 0: users * per_user
     std::size_t workers = 0;
     std::size_t concurrency = 1000;
     double establish_timeout_s = 300;
@@ -62,6 +63,9 @@ const std::string help = std::string("usage: sse-load --port P [options]\n") + s
                          connects to port i
   --users A-B            user ids (default 1-100)
   --per-user K           streams per user (default 1); streams = users * K
+  --streams N            N streams instead, dealt to the users in turn (stream i
+                         is user A + i mod the number of users: the first
+                         N mod users users get one more), e.g. Turbo rooms
   --workers W            client processes (default: one per 9,500 streams)
   --concurrency C        connects in flight per worker (default 1000)
   --establish-timeout S  give up on streams not up after S seconds (default 300)
@@ -86,6 +90,8 @@ options parse_args(int argc, char** argv) {
             o.users = parse_range(value());
         else if (a == "--per-user")
             o.per_user = parse_u64(value(), "--per-user");
+        else if (a == "--streams")
+            o.streams = parse_u64(value(), "--streams");
         else if (a == "--workers")
             o.workers = parse_u64(value(), "--workers");
         else if (a == "--concurrency")
@@ -576,7 +582,7 @@ void raise_nofile(std::size_t need) {
 }
 
 int coordinate(const options& o) {
-    const std::size_t total = static_cast<std::size_t>(o.users.size() * o.per_user);
+    const std::size_t total = static_cast<std::size_t>(o.streams ? o.streams : o.users.size() * o.per_user);
     std::size_t w = o.workers ? o.workers : std::max<std::size_t>(1, (total + 9499) / 9500);
     w = std::min(w, std::max<std::size_t>(total, 1));
     if ((total + w - 1) / w > 19000) die("more than 19,000 streams per worker: use more --workers");

@@ -14,7 +14,10 @@
 // to back, users in order), single (one event for --user; user 0 is "everyone",
 // for a broadcast channel). Sequence numbers continue across runs sharing
 // --state. With --payload json the body is {"user":"U","status":"U:SEQ:NS"}
-// (the gateway's shared channel mode). Prints one JSON line.
+// (the gateway's shared channel mode). With --payload turbo the body is Turbo
+// Stream HTML of --payload-bytes carrying the same marker; turbo-cable is that
+// HTML as Rails' Action Cable puts it in a NOTIFY (a JSON string). Prints one
+// JSON line.
 #include "bench_common.hpp"
 
 #include <libpq-fe.h>
@@ -47,8 +50,9 @@ struct options {
     std::size_t window = 256;
     std::string state;
     std::uint64_t seed = 1;
-    std::uint64_t user = 0;  // single mode
-    bool json_payload = false;
+    std::uint64_t user = 0;         // single mode
+    std::string payload = "plain";  // plain | json | turbo | turbo-cable
+    std::size_t payload_bytes = 4096;
     std::string user_field = "user";
 };
 
@@ -64,7 +68,16 @@ void usage() {
   --state FILE                 per-user sequence numbers, read and rewritten
   --seed N                     random user choice (default 1)
   --user N                     the one user of single mode (0: every stream)
-  --payload plain|json         body "U:SEQ:NS" or {"USER_FIELD":"U","status":"U:SEQ:NS"}
+  --payload plain|json|turbo|turbo-cable
+                               body "U:SEQ:NS", {"USER_FIELD":"U","status":"U:SEQ:NS"},
+                               turbo: a <turbo-stream action="append"> of --payload-bytes
+                               whose first element carries data-bench="U:SEQ:NS" (what
+                               nchan is sent), turbo-cable: that HTML as Action Cable
+                               NOTIFYs it, ActiveSupport::JSON.encode's JSON string
+                               (<, >, & as \u003c \u003e \u0026), for a Turbo route
+  --payload-bytes N            the turbo HTML's size in bytes before encoding (default
+                               4096; with turbo-cable it grows by the escapes, and a
+                               NOTIFY payload must stay under 8,000 bytes)
   --user-field NAME            (default user)
   --channel-template T         PostgreSQL channel (default user_{user}; a fixed name
                                such as sse_gateway_events for a shared channel)
@@ -118,10 +131,12 @@ options parse_args(int argc, char** argv) {
         else if (a == "--user-field")
             o.user_field = val();
         else if (a == "--payload") {
-            const std::string v = val();
-            if (v != "plain" && v != "json") die("--payload must be plain or json");
-            o.json_payload = v == "json";
-        } else
+            o.payload = val();
+            if (o.payload != "plain" && o.payload != "json" && o.payload != "turbo" && o.payload != "turbo-cable")
+                die("--payload must be plain, json, turbo or turbo-cable");
+        } else if (a == "--payload-bytes")
+            o.payload_bytes = parse_u64(val(), "--payload-bytes");
+        else
             die("unknown option " + a + " (see --help)");
     }
     if (o.database_url.empty() == o.http.empty()) die("give exactly one of --database-url and --http");
@@ -307,6 +322,48 @@ private:
     std::size_t outstanding_ = 0;
 };
 
+// A Turbo Stream append of about `bytes` bytes (never less than its frame): the
+// marker in the first element, so sse-load finds it before any other digits,
+// then list items of ordinary markup up to the size.
+std::string turbo_html(std::uint64_t user, const std::string& marker, std::size_t bytes) {
+    std::string head = "<turbo-stream action=\"append\" target=\"room_" + std::to_string(user) +
+                       "\"><template><ul class=\"messages\" data-bench=\"" + marker + "\">";
+    const std::string tail = "</ul></template></turbo-stream>";
+    const std::string item = "<li class=\"message\">Lorem ipsum dolor sit amet &amp; consectetur</li>";
+    while (head.size() + item.size() + tail.size() <= bytes) head += item;
+    if (head.size() + tail.size() < bytes) head.append(bytes - head.size() - tail.size(), ' ');
+    return head + tail;
+}
+
+// ActiveSupport::JSON.encode(text) for this ASCII text: a JSON string with <, >
+// and & escaped for HTML, as Action Cable's broadcast puts it in a NOTIFY.
+std::string action_cable_json(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '<':
+                out += "\\u003c";
+                break;
+            case '>':
+                out += "\\u003e";
+                break;
+            case '&':
+                out += "\\u0026";
+                break;
+            default:
+                out += c;
+                break;
+        }
+    }
+    return out + '"';
+}
+
 void sleep_until(std::uint64_t t) {
     timespec ts{static_cast<time_t>(t / 1'000'000'000ULL), static_cast<long>(t % 1'000'000'000ULL)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
@@ -337,8 +394,12 @@ int main(int argc, char** argv) {
         const std::uint64_t seq = ++state[user];
         const std::uint64_t ns = now_ns();
         std::string body = std::to_string(user) + ':' + std::to_string(seq) + ':' + std::to_string(ns);
-        if (o.json_payload)
+        if (o.payload == "json")
             body = "{\"" + o.user_field + "\":\"" + std::to_string(user) + "\",\"status\":\"" + body + "\"}";
+        else if (o.payload == "turbo")
+            body = turbo_html(user, body, o.payload_bytes);
+        else if (o.payload == "turbo-cable")
+            body = action_cable_json(turbo_html(user, body, o.payload_bytes));
         out->send(user, body);
         if (sent++ == 0) first_send = ns;
         last_send = ns;
