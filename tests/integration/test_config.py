@@ -78,14 +78,6 @@ class ConfigTest(harness.GatewayTestCase, unittest.TestCase):
             line = self.assert_refused(self.valid() + ["--config", path])
             self.assertIn(f"{path}:2: unknown key 'max-conections'", line)
 
-    def test_route_tables_are_refused_until_they_are_served(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "gateway.toml")
-            with open(path, "w") as f:
-                f.write('[[route]]\npath = "/feed"\n')
-            line = self.assert_refused(self.valid() + ["--config", path])
-            self.assertIn("[[route]] tables are not served", line)
-
     def test_a_bad_env_value_refuses_to_start(self):
         self.assert_refused(self.valid(), env={"SSE_GATEWAY_HEARTBEAT": "abc"})
 
