@@ -96,6 +96,19 @@ struct mux_fixture {
         recorders.resize(n);
         for (std::size_t i = 0; i < n; ++i) ports[i]->start(recorders[i]);
     }
+    // Runs a test's body as a handler of the loop: the mux's thread rule
+    // (assert_on_thread, on in the sanitizer tree) holds for every call in it.
+    // run() inside it polls the same loop, which Asio allows.
+    template <class Body>
+    void inside(Body&& body) {
+        bool done = false;
+        net::post(ioc, [&] {
+            body();
+            done = true;
+        });
+        ioc.restart();
+        while (!done) ioc.run_one();
+    }
     // Delivers what the mux posted.
     void run() {
         ioc.restart();
@@ -125,6 +138,7 @@ using log_t = std::vector<std::string>;
 
 TEST_CASE("two routes on one channel: LISTENed once, both told", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     CHECK(f.real.starts == 1);  // the first port's start starts the real input, the second's does not
     CHECK_FALSE(f.listen(0, "c"));
     CHECK_FALSE(f.listen(1, "c"));  // not listened yet: a report follows for this port too
@@ -141,10 +155,12 @@ TEST_CASE("two routes on one channel: LISTENed once, both told", "[mux]") {
     CHECK(f.real.listen_calls["c"] == 1);
     f.run();
     CHECK(f.recorders[1].log.empty());
+    });
 }
 
 TEST_CASE("a route that leaves a channel another keeps hears its UNLISTEN; the other keeps its events", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     f.both_on("c");
     f.unlisten(0, "c");
     CHECK(f.recorders[0].log.empty());  // never from inside unlisten()
@@ -154,10 +170,12 @@ TEST_CASE("a route that leaves a channel another keeps hears its UNLISTEN; the o
     f.real.notify({{"c", "x"}});
     CHECK(f.recorders[0].log.empty());
     CHECK(f.recorders[1].take() == log_t{"c=x"});
+    });
 }
 
 TEST_CASE("leave and come back before the posted UNLISTEN arrives: told both, in order", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     f.both_on("c");
     f.unlisten(0, "c");
     CHECK_FALSE(f.listen(0, "c"));  // its UNLISTEN is still owed: a report follows
@@ -165,10 +183,12 @@ TEST_CASE("leave and come back before the posted UNLISTEN arrives: told both, in
     CHECK(f.recorders[0].take() == log_t{"-c", "+c"});
     f.real.notify({{"c", "x"}});
     CHECK(f.recorders[0].take() == log_t{"c=x"});
+    });
 }
 
 TEST_CASE("everyone leaves, then a route comes back while the real UNLISTEN is in flight", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     f.both_on("c");
     f.unlisten(0, "c");
     f.unlisten(1, "c");  // the last: the connection UNLISTENs
@@ -185,6 +205,7 @@ TEST_CASE("everyone leaves, then a route comes back while the real UNLISTEN is i
     CHECK(f.recorders[0].take() == log_t{"+c"});
     CHECK(f.recorders[1].log.empty());
     CHECK(f.recorders[0].listened["c"]);
+    });
 }
 
 TEST_CASE("everyone leaves, then a route comes back before the UNLISTEN is sent", "[mux]") {
@@ -205,6 +226,7 @@ TEST_CASE("everyone leaves, then a route comes back before the UNLISTEN is sent"
 
 TEST_CASE("a LISTEN dropped before it was sent still gets its UNLISTEN to the route", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     CHECK_FALSE(f.listen(0, "c"));
     f.unlisten(0, "c");
     CHECK(f.real.send().empty());  // nothing goes out, and nothing will be reported
@@ -214,10 +236,12 @@ TEST_CASE("a LISTEN dropped before it was sent still gets its UNLISTEN to the ro
     CHECK_FALSE(f.listen(0, "c"));
     f.real.round();
     CHECK(f.recorders[0].take() == log_t{"+c"});
+    });
 }
 
 TEST_CASE("a loss reaches every route; wanted channels come back, owed UNLISTENs are moot", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     f.listen(1, "d");
     f.both_on("c");
     f.unlisten(1, "c");  // its UNLISTEN is posted ...
@@ -230,6 +254,7 @@ TEST_CASE("a loss reaches every route; wanted channels come back, owed UNLISTENs
     CHECK(f.recorders[0].take() == log_t{"+c"});
     CHECK(f.recorders[1].take() == log_t{"+d"});
     CHECK(f.listen(1, "c"));
+    });
 }
 
 TEST_CASE("notifications reach only the routes that want their channel", "[mux]") {
@@ -258,6 +283,7 @@ TEST_CASE("with one route the batch passes through as it is", "[mux]") {
 
 TEST_CASE("the real input stops with the last route, and snapshots keep their statement", "[mux]") {
     mux_fixture f;
+    f.inside([&] {
     std::optional<std::string> got;
     f.ports[1]->snapshot(3, "u", [&](bool, std::optional<std::string> v) { got = v; });
     CHECK(got == "3:u");
@@ -266,6 +292,7 @@ TEST_CASE("the real input stops with the last route, and snapshots keep their st
     CHECK(f.real.stops == 0);
     f.ports[1]->stop();
     CHECK(f.real.stops == 1);
+    });
 }
 
 // Two real routers, each with its own registry, framing and channel table, on one input.
