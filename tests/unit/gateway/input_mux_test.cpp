@@ -94,7 +94,9 @@ struct mux_fixture {
     explicit mux_fixture(std::size_t n = 2) {
         for (std::size_t i = 0; i < n; ++i) ports.push_back(&mux.add_port());
         recorders.resize(n);
-        for (std::size_t i = 0; i < n; ++i) ports[i]->start(recorders[i]);
+        inside([&] {
+            for (std::size_t i = 0; i < n; ++i) ports[i]->start(recorders[i]);
+        });
     }
     // Runs a test's body as a handler of the loop: the mux's thread rule
     // (assert_on_thread, on in the sanitizer tree) holds for every call in it.
@@ -262,6 +264,7 @@ TEST_CASE("a loss reaches every route; wanted channels come back, owed UNLISTENs
 
 TEST_CASE("notifications reach only the routes that want their channel", "[mux]") {
     mux_fixture f(3);
+    f.inside([&] {
     f.listen(0, "a");
     f.listen(1, "b");
     f.listen(0, "both");
@@ -272,16 +275,19 @@ TEST_CASE("notifications reach only the routes that want their channel", "[mux]"
     CHECK(f.recorders[0].take() == log_t{"a=1", "both=3", "a=5"});
     CHECK(f.recorders[1].take() == log_t{"b=2", "both=3"});
     CHECK(f.recorders[2].log.empty());
+    });
 }
 
 TEST_CASE("with one route the batch passes through as it is", "[mux]") {
     mux_fixture f(1);
+    f.inside([&] {
     f.listen(0, "a");
     f.real.round();
     f.recorders[0].take();
     f.real.notify({{"a", "1"}, {"other", "2"}});
     CHECK(f.recorders[0].batch_data == f.real.last_batch);  // the real input's own array: no copy
     CHECK(f.recorders[0].take() == log_t{"a=1", "other=2"});
+    });
 }
 
 TEST_CASE("the real input stops with the last route, and snapshots keep their statement", "[mux]") {
