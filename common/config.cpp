@@ -431,6 +431,7 @@ route_config route_from_flags(const config& c) {
 }
 
 parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& env) {
+    bool auth_from_flag = false;  // --auth was given on the command line
     parse_outcome out;
     // Precedence, lowest first: defaults, the --config file, env, flags.
     // Every error about the file starts with where its name came from, as the
@@ -485,10 +486,14 @@ parse_outcome parse_config(int argc, const char* const* argv, const env_lookup& 
                 throw config_error("--" + name + " needs a value");
         }
         o->apply(out.cfg, name, *value);
+        if (name == "auth") auth_from_flag = true;
     }
     if (out.cfg.threads == 0) out.cfg.threads = std::max(1u, std::thread::hardware_concurrency());
     if (route_tables.empty()) {
-        if (out.cfg.auth_modes.empty()) throw config_error("--auth names no mode");
+        // Named by where the list came from, as every other error is.
+        if (out.cfg.auth_modes.empty())
+            throw config_error((!auth_from_flag && env("SSE_GATEWAY_AUTH") ? "SSE_GATEWAY_AUTH" : "--auth") +
+                               std::string(": names no mode"));
         out.cfg.routes = {route_from_flags(out.cfg)};
     } else {
         try {
