@@ -1,6 +1,5 @@
 #include "app/metrics_page.hpp"
 
-#include <algorithm>
 #include <array>
 #include <functional>
 
@@ -20,20 +19,9 @@ void per_route(exposition& m, std::string_view name, std::string_view type, std:
 }  // namespace
 
 std::string metrics_page(const config& cfg, const web::shared_state& state, const std::vector<route_metrics>& routes,
-                         const std::vector<const pg::listener*>& inputs) {
+                         const pg::listener& listener) {
     exposition m;
-    const auto& listener = *inputs.front();
-    const auto sum = [&](auto get) {
-        std::int64_t n = 0;
-        for (const auto* in : inputs) n += static_cast<std::int64_t>(get(in->stats()));
-        return n;
-    };
-    const auto channels = sum([](const auto& c) { return c.channels.value(); });
-    const auto notifications = sum([](const auto& c) { return c.notifications.value(); });
-    const auto reconnects = sum([](const auto& c) { return c.reconnects.value(); });
-    const auto failures = sum([](const auto& c) { return c.failures.value(); });
-    std::int64_t up = 1;
-    for (const auto* in : inputs) up = std::min<std::int64_t>(up, in->stats().up.value());
+    const auto& pg = listener.stats();
     const auto counter = [&](std::string_view name, std::string_view help, auto get) {
         per_route(m, name, "counter", help, routes,
                   [&](const route_metrics& r) { return static_cast<double>(get(r)); });
@@ -62,8 +50,8 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
               [](const route_metrics& r) { return static_cast<double>(r.registry.stats().streams.value()); });
     counter("streams_opened_total", "Streams that went live.",
             [](const route_metrics& r) { return r.registry.stats().streams_opened.value(); });
-    m.gauge("channels_listened", "Channels the LISTEN connection listens on.", channels);
-    m.counter("notifications_total", "NOTIFY messages received.", static_cast<std::uint64_t>(notifications));
+    m.gauge("channels_listened", "Channels the LISTEN connection listens on.", pg.channels.value());
+    m.counter("notifications_total", "NOTIFY messages received.", pg.notifications.value());
     counter("notifications_unrouted_total", "NOTIFY messages for channels no stream of the route wanted any more.",
             [](const route_metrics& r) { return r.router.stats().unrouted.value(); });
     counter("events_written_total", "Events queued to live streams.",
@@ -78,11 +66,9 @@ std::string metrics_page(const config& cfg, const web::shared_state& state, cons
             m.sample("stream_closes_total",
                      {{"reason", hub::to_string(static_cast<hub::close_reason>(i))}, {"route", r.path}},
                      static_cast<double>(r.registry.stats().closes[i].value()));
-    m.gauge("pg_connected", "1 while the LISTEN connection is up.", up);
-    m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.",
-              static_cast<std::uint64_t>(reconnects));
-    m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.",
-              static_cast<std::uint64_t>(failures));
+    m.gauge("pg_connected", "1 while the LISTEN connection is up.", pg.up.value());
+    m.counter("pg_reconnects_total", "LISTEN connection re-established after a loss.", pg.reconnects.value());
+    m.counter("pg_failures_total", "LISTEN connection attempts or connections that failed.", pg.failures.value());
     counter("replays_total", "Reconnects answered from the replay buffer (Last-Event-ID).",
             [](const route_metrics& r) { return r.router.stats().replays.value(); });
     counter("snapshots_total", "Snapshot events sent (on subscribe, or catching a channel up).",

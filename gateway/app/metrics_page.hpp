@@ -21,8 +21,8 @@ struct route_metrics {
     const hub::stream_registry& registry;
 };
 
-// `inputs`: the event inputs (at least one); their LISTEN counts are summed.
+// `listener`: the one LISTEN connection and query pool every route shares.
 std::string metrics_page(const config& cfg, const web::shared_state& state, const std::vector<route_metrics>& routes,
-                         const std::vector<const pg::listener*>& inputs);
+                         const pg::listener& listener);
 
 }  // namespace gw::app

@@ -286,7 +286,7 @@ std::string server::render_metrics() const {
     std::vector<route_metrics> routes;
     for (std::size_t i = 0; i < hubs_.size(); ++i)
         routes.push_back({state_.routes[i]->cfg.path, *hubs_[i].router, *hubs_[i].streams});
-    return metrics_page(cfg_, state_, routes, {listener_.get()});
+    return metrics_page(cfg_, state_, routes, *listener_);
 }
 
 }  // namespace gw::app

@@ -18,6 +18,7 @@
 // Thread rule: call only from the router's thread.
 #include "hub/events.hpp"
 #include "hub/replay_buffer.hpp"
+#include "string_hash.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -112,18 +113,13 @@ private:
         bool pinned = false;  // wanted whether or not a stream is
         channel_record record;
     };
-    // Looked up by string_view on the per-event path: no string is built per event.
-    struct name_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
 
     bool is_carried(const entry& e) const { return !bearer_.empty() && !e.pinned; }
     static bool wanted(const entry& e) { return e.streams || e.pinned; }
     bool bearer_listened() const;
     void mark_listened(const std::string& channel, entry& e, std::uint64_t seq_now, update& out);
 
-    std::unordered_map<std::string, entry, name_hash, std::equal_to<>> entries_;
+    std::unordered_map<std::string, entry, string_hash, std::equal_to<>> entries_;
     std::string bearer_;
 };
 

@@ -35,6 +35,7 @@
 // every port before any starts.
 #include "hub/event_input.hpp"
 #include "net.hpp"
+#include "string_hash.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -76,11 +77,7 @@ private:
         std::size_t wanters = 0;
         bool stable = false;  // the real input listens and no UNLISTEN was asked since
     };
-    struct name_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    using channel_map = std::unordered_map<std::string, channel, name_hash, std::equal_to<>>;
+    using channel_map = std::unordered_map<std::string, channel, string_hash, std::equal_to<>>;
 
     // The port methods.
     void start(port& p, receiver& r);

@@ -15,6 +15,7 @@
 #include "hub/subscriber.hpp"
 #include "metrics.hpp"
 #include "net.hpp"
+#include "string_hash.hpp"
 
 #include <array>
 #include <chrono>
@@ -90,16 +91,11 @@ private:
         std::uint64_t seq = 0;  // the latest LISTEN request for the channel
         bool live = false;
     };
-    // Looked up by string_view on the per-event path: no string is built per event.
-    struct name_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
 
     loop& home_;
     router* router_ = nullptr;
     counters counters_;
-    std::unordered_map<std::string, channel_entry, name_hash, std::equal_to<>> channels_;
+    std::unordered_map<std::string, channel_entry, string_hash, std::equal_to<>> channels_;
     std::uint64_t next_seq_ = 0;
     std::array<char, 512> scratch_{};
     net::steady_timer tick_timer_{home_.context()};

@@ -25,6 +25,7 @@
 #include "net.hpp"
 #include "pg/connection.hpp"
 #include "pg/table_sql.hpp"
+#include "string_hash.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -207,12 +208,7 @@ private:
     unsigned attempt_ = 0;
 
     std::string cursor_;  // the live cursor; kept across connections
-    // Transparent: a row's channel (a view into the result) is looked up without a copy.
-    struct channel_hash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    std::unordered_set<std::string, channel_hash, std::equal_to<>> wanted_;
+    std::unordered_set<std::string, string_hash, std::equal_to<>> wanted_;
     std::optional<std::string> channels_param_;  // the SQL filter for wanted_, rebuilt when it changed
     bool channels_dirty_ = true;
     std::uint64_t wanted_gen_ = 0;   // bumped by each new wanted channel
